@@ -1,0 +1,1 @@
+//! Prompt building: language tags and instructions, chat templates (being written).
