@@ -12,6 +12,7 @@
 mod component;
 mod error;
 mod lang;
+pub mod paths;
 mod reward;
 mod rollout;
 mod route;
