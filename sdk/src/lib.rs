@@ -1,21 +1,190 @@
-//! TEMPORARY skeleton while the ABI is written; replaced in the foundation work.
+//! The lrpo plugin ABI.
+//!
+//! A plugin crate (`crate-type = ["cdylib", "rlib"]`) implements an `lrpo_core` trait, says how
+//! to build it with [`Component`], and exports everything with one macro:
+//!
+//! ```no_run
+//! use lrpo_sdk::prelude::*;
+//!
+//! /// Answers every question in its own language.
+//! pub struct Monolingual;
+//!
+//! #[derive(serde::Deserialize, lrpo_sdk::schemars::JsonSchema, Default)]
+//! #[serde(default, deny_unknown_fields)]
+//! pub struct Config {}
+//!
+//! impl Router for Monolingual {
+//!     fn languages(&self) -> Vec<Lang> { lrpo_sdk::lrpo_core::default_languages() }
+//!     fn route(&mut self, r: &RouteRequest) -> Result<Vec<Vec<Lang>>> {
+//!         Ok(r.groups.iter().map(|g| vec![g.orig_lang.clone(); r.n]).collect())
+//!     }
+//!     fn update(&mut self, _: u64, _: &[RouteFeedback]) -> Result<RouterUpdate> { Ok(RouterUpdate::default()) }
+//!     fn save_state(&self) -> Result<Vec<u8>> { Ok(vec![]) }
+//!     fn load_state(&mut self, _: &[u8]) -> Result<()> { Ok(()) }
+//! }
+//!
+//! impl Component for Monolingual {
+//!     type Config = Config;
+//!     const NAME: &'static str = "monolingual";
+//!     const DESCRIPTION: &'static str = "every copy keeps the question's language";
+//!     fn new(_instance: &str, _config: Config) -> Result<Self> { Ok(Monolingual) }
+//! }
+//!
+//! lrpo_sdk::export_plugin! { Router => Monolingual }
+//! ```
+//!
+//! Layers: `lrpo-core` holds the plain traits; this crate holds their FFI twins
+//! (`FfiRouter`, ...), the guest adapters that wrap a core impl inside the plugin
+//! (`GuestRouter`, ...) and the host adapters that implement the core trait over a foreign
+//! object (`HostRouter`, ...). It is the only crate that names `abi_stable`.
+
+// abi_stable's derive and sabi_trait expansions trip these two lints; the types they
+// flag are abi_stable's own FFI-safe wrappers.
+#![allow(non_local_definitions, improper_ctypes_definitions)]
+
+mod error;
+mod guard;
+pub mod language_id;
+pub mod log;
+mod module;
+pub mod optimizer;
+pub mod reward_model;
+pub mod rollout_engine;
+pub mod router;
+pub mod types;
+pub mod weights;
+
+pub use error::FfiError;
+pub use module::{
+    parse_config, root_module, schema_json, thread_budget, AnyFactory, FfiComponentInfo, FfiManifest, HostContext,
+    PluginMod, PluginModRef, Registration, ABI_MAJOR, ABI_MINOR,
+};
+
+pub use abi_stable;
+pub use inventory;
 pub use lrpo_core;
 pub use schemars;
 pub use serde_json;
 
-/// A component a plugin provides: its config type, name and how to build it.
-pub trait Component: Sized {
+/// Name of the symbol every plugin exports with its ABI version (`major << 16 | minor`).
+pub const ABI_SYMBOL: &str = "lrpo_plugin_abi_version";
+
+/// Everything a plugin author usually needs.
+pub mod prelude {
+    pub use crate::{export_plugin, thread_budget, Component};
+    pub use lrpo_core::*;
+}
+
+/// A component a plugin provides: its config type, its name in configs, and its constructor.
+pub trait Component: Sized + 'static {
+    /// The component's config table. Use `#[serde(default, deny_unknown_fields)]` so an empty
+    /// table works and a typo is an error that names the field.
     type Config: serde::de::DeserializeOwned + schemars::JsonSchema;
     const NAME: &'static str;
+    /// One line for `lrpo-host plugins list`.
     const DESCRIPTION: &'static str;
     fn new(instance: &str, config: Self::Config) -> lrpo_core::Result<Self>;
 }
 
-pub fn thread_budget() -> usize {
-    1
+#[doc(hidden)]
+#[allow(non_snake_case)]
+pub mod __private {
+    use crate::{parse_config, Component};
+    use lrpo_core::{ComponentKind as K, Result};
+
+    pub fn Router<T: Component + lrpo_core::Router>(i: &str, c: &str) -> Result<Box<dyn lrpo_core::Router>> {
+        Ok(Box::new(T::new(i, parse_config::<T>(K::Router, i, c)?)?))
+    }
+    pub fn LanguageId<T: Component + lrpo_core::LanguageId>(i: &str, c: &str) -> Result<Box<dyn lrpo_core::LanguageId>> {
+        Ok(Box::new(T::new(i, parse_config::<T>(K::LanguageId, i, c)?)?))
+    }
+    pub fn RewardModel<T: Component + lrpo_core::RewardModel>(
+        i: &str,
+        c: &str,
+    ) -> Result<Box<dyn lrpo_core::RewardModel>> {
+        Ok(Box::new(T::new(i, parse_config::<T>(K::RewardModel, i, c)?)?))
+    }
+    pub fn RolloutEngine<T: Component + lrpo_core::RolloutEngine>(
+        i: &str,
+        c: &str,
+    ) -> Result<Box<dyn lrpo_core::RolloutEngine>> {
+        Ok(Box::new(T::new(i, parse_config::<T>(K::RolloutEngine, i, c)?)?))
+    }
+    pub fn Optimizer<T: Component + lrpo_core::Optimizer>(i: &str, c: &str) -> Result<Box<dyn lrpo_core::Optimizer>> {
+        Ok(Box::new(T::new(i, parse_config::<T>(K::Optimizer, i, c)?)?))
+    }
 }
 
+/// Registers a plugin's components and exports its root module.
+///
+/// ```ignore
+/// lrpo_sdk::export_plugin! {
+///     Router => LrpoBandit,
+///     Router => UniformRouter,
+/// }
+/// // tch plugins name the libtorch they were built against:
+/// lrpo_sdk::export_plugin! { libtorch = lrpo_torch::LIBTORCH_VERSION; Optimizer => Grpo }
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
-    ($($t:tt)*) => {};
+    (libtorch = $lt:expr; $($kind:ident => $ty:ty),* $(,)?) => {
+        $crate::export_plugin!(@impl ($crate::ABI_MAJOR, $crate::ABI_MINOR), Some($lt), [$($kind => $ty),*]);
+    };
+    // Only for test fixtures that pose as a plugin built against another ABI.
+    (@abi_version = ($maj:expr, $min:expr); $($kind:ident => $ty:ty),* $(,)?) => {
+        $crate::export_plugin!(@impl ($maj, $min), None, [$($kind => $ty),*]);
+    };
+    (@impl ($maj:expr, $min:expr), $lt:expr, [$($kind:ident => $ty:ty),*]) => {
+        $(
+            $crate::inventory::submit! {
+                $crate::Registration {
+                    kind: $crate::lrpo_core::ComponentKind::$kind,
+                    name: <$ty as $crate::Component>::NAME,
+                    description: <$ty as $crate::Component>::DESCRIPTION,
+                    schema: $crate::schema_json::<$ty>,
+                    factory: $crate::AnyFactory::$kind($crate::__private::$kind::<$ty>),
+                }
+            }
+        )*
+
+        #[doc(hidden)]
+        #[no_mangle]
+        pub extern "C" fn lrpo_plugin_abi_version() -> u32 {
+            (($maj as u32) << 16) | ($min as u32)
+        }
+
+        #[doc(hidden)]
+        pub fn __lrpo_root_module() -> $crate::PluginModRef {
+            $crate::root_module(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), $lt)
+        }
+
+        // What abi_stable's `#[export_root_module]` generates, written out so that a plugin
+        // needs no direct dependency on abi_stable. The symbol name is checked by a test.
+        #[doc(hidden)]
+        #[no_mangle]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::abi_stable::library::LibHeader = {
+            extern "C" fn erased() -> $crate::abi_stable::library::RootModuleResult {
+                $crate::abi_stable::library::__call_root_module_loader(__lrpo_root_module)
+            }
+            unsafe {
+                $crate::abi_stable::library::LibHeader::from_constructor::<$crate::PluginModRef>(
+                    erased,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+    ($($kind:ident => $ty:ty),* $(,)?) => {
+        $crate::export_plugin!(@impl ($crate::ABI_MAJOR, $crate::ABI_MINOR), None, [$($kind => $ty),*]);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_module_symbol_matches_abi_stable() {
+        let src = include_str!("lib.rs");
+        let name = abi_stable::library::ROOT_MODULE_LOADER_NAME;
+        assert!(src.contains(&format!("pub static {name}:")), "export_plugin! must export `{name}`");
+    }
 }
