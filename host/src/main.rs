@@ -1,1 +1,39 @@
-fn main() {}
+use clap::Parser;
+use lrpo_host::cli::{Cli, Command, ConfigCommand, PluginsCommand};
+use lrpo_host::commands;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let global = &cli.global;
+    let result = match cli.command.unwrap_or(Command::Train) {
+        Command::Train => commands::train(global).map(|s| (s, true)),
+        Command::Plugins(PluginsCommand::List { json }) => commands::list_plugins(global, json),
+        Command::Config(ConfigCommand::Show) => commands::show_config(global).map(|s| (s, true)),
+    };
+    match result {
+        Ok((out, ok)) => {
+            print!("{out}");
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            // 2: the user can fix it (usage, config, input, plugin choice); 1: it failed while running.
+            ExitCode::from(if e.is_usage() { 2 } else { 1 })
+        }
+    }
+}
+
+/// `RUST_LOG` filters host and plugin events alike; plugins filter their own events with the
+/// same directives before forwarding them, so the `plugin` target is always let through here.
+fn init_logging() {
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let filter = EnvFilter::try_new(format!("{directives},plugin=trace")).unwrap_or_else(|_| EnvFilter::new("info,plugin=trace"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -63,6 +63,7 @@ pub use module::{
 pub use abi_stable;
 pub use inventory;
 pub use lrpo_core;
+pub use serde;
 pub use schemars;
 pub use serde_json;
 

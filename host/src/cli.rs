@@ -1,0 +1,62 @@
+//! Command-line interface.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// lrpo-host: online multilingual preference optimisation (LRPO) of language models.
+///
+/// Loads its components (router, language ID, reward model, rollout engine, optimizer) from
+/// plugin libraries named in the configuration, and trains a policy with GRPO on rollouts
+/// whose answer language a contextual bandit picks per topic and region.
+///
+/// Configuration layers, later ones winning: built-in defaults (the default run), the
+/// `--config` TOML file, `LRPO_<SECTION>__<KEY>` environment variables, `--set KEY=VALUE`.
+#[derive(Debug, Parser)]
+#[command(name = "lrpo-host", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Directory holding plugin libraries (`lib<name>.so`); may be repeated, searched in order.
+    #[arg(long = "plugins", value_name = "DIR", global = true)]
+    pub plugins: Vec<PathBuf>,
+    /// TOML configuration file. Without it, the built-in default run is used.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Override one config key, e.g. `--set data.group_size=4`; may be repeated.
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train (the default command): load the configured components and run the LRPO loop.
+    Train,
+    /// Inspect plugin libraries.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List every plugin library in the plugin directories with its manifest and components.
+    List {
+        /// Print JSON (one array of manifests, with config schemas) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the resolved configuration as TOML (all layers applied, paths absolute).
+    Show,
+}

@@ -1,0 +1,193 @@
+//! Configuration, in two stages as in ripgrep: [`RawConfig`] is what serde reads from the
+//! layered sources (built-in defaults, TOML file, `LRPO_` environment, `--set` flags);
+//! [`resolve`] turns it into a checked [`ResolvedConfig`] with absolute paths, found plugin
+//! libraries and the arms to run.
+
+mod load;
+mod resolve;
+mod suggest;
+
+pub use load::{load, Sources};
+pub use resolve::{resolve, Arm, ResolvedConfig};
+pub use suggest::closest;
+
+use lrpo_core::ComponentKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub run: RunConfig,
+    pub plugins: PluginsConfig,
+    pub data: DataConfig,
+    pub trainer: TrainerConfig,
+    /// `components.<kind>.<instance>`: every component instance, configured once.
+    pub components: ComponentsConfig,
+    pub experiment: ExperimentConfig,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            run: RunConfig::default(),
+            plugins: PluginsConfig::default(),
+            data: DataConfig::default(),
+            trainer: TrainerConfig::default(),
+            components: ComponentsConfig::default(),
+            experiment: ExperimentConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Name of the run; its directory is `<out_dir>/<name>`.
+    pub name: String,
+    pub out_dir: PathBuf,
+    /// Seed of every random choice the host makes (data order, rollout seeds).
+    pub seed: u64,
+    /// Threads for the host and its plugins; 0 means all cores.
+    pub threads: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { name: "lrpo".into(), out_dir: "runs".into(), seed: 42, threads: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Directories searched for `lib<plugin>.so`, after those given with `--plugins`.
+    pub dirs: Vec<PathBuf>,
+    /// If set, every tch plugin must have been built against this libtorch version.
+    pub libtorch_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    pub train_files: Vec<PathBuf>,
+    pub val_files: Vec<PathBuf>,
+    /// Rollouts (rows) per training step, as in LRPO: questions per step x group_size.
+    pub train_batch_size: usize,
+    /// Rollouts per question (verl's `rollout.n`).
+    pub group_size: usize,
+    /// Seed of the per-epoch question shuffle (the reference's `data.seed`).
+    pub seed: u64,
+    pub max_prompt_length: usize,
+    /// `tag` (the reference's `<|out_lang_xx|>`) or `instruction` (an instruction in the target language).
+    pub prompt_style: String,
+    pub filter_overlong_prompts: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            train_files: vec![],
+            val_files: vec![],
+            train_batch_size: 2048,
+            group_size: 8,
+            seed: 42,
+            max_prompt_length: 512,
+            prompt_style: "tag".into(),
+            filter_overlong_prompts: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainerConfig {
+    /// Stop after this many steps; 0 means run `total_epochs` epochs.
+    pub total_steps: u64,
+    pub total_epochs: u64,
+    /// Validate every this many steps (0 = never).
+    pub test_freq: u64,
+    /// Checkpoint every this many steps (0 = never).
+    pub save_freq: u64,
+    pub max_new_tokens: u32,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        TrainerConfig { total_steps: 0, total_epochs: 4, test_freq: 5, save_freq: 10, max_new_tokens: 1024 }
+    }
+}
+
+/// One configured component instance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Library name: `<plugins dir>/lib<plugin>.so`.
+    pub plugin: String,
+    /// The component inside that library (e.g. `lrpo-bandit`).
+    pub kind: String,
+    /// The component's own table, handed to the plugin as JSON.
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+}
+
+fn empty_table() -> toml::Table {
+    toml::Table::new()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComponentsConfig {
+    pub router: BTreeMap<String, InstanceConfig>,
+    pub language_id: BTreeMap<String, InstanceConfig>,
+    pub reward_model: BTreeMap<String, InstanceConfig>,
+    pub rollout_engine: BTreeMap<String, InstanceConfig>,
+    pub optimizer: BTreeMap<String, InstanceConfig>,
+}
+
+impl ComponentsConfig {
+    pub fn of(&self, kind: ComponentKind) -> &BTreeMap<String, InstanceConfig> {
+        match kind {
+            ComponentKind::Router => &self.router,
+            ComponentKind::LanguageId => &self.language_id,
+            ComponentKind::RewardModel => &self.reward_model,
+            ComponentKind::RolloutEngine => &self.rollout_engine,
+            ComponentKind::Optimizer => &self.optimizer,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// A/B arms; none means one arm made of the only instance of each kind.
+    pub arms: Vec<ArmConfig>,
+}
+
+/// One arm names an instance per kind; a kind left out uses its only instance.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArmConfig {
+    pub name: String,
+    pub router: Option<String>,
+    pub language_id: Option<String>,
+    pub reward_model: Option<String>,
+    pub rollout_engine: Option<String>,
+    pub optimizer: Option<String>,
+}
+
+impl ArmConfig {
+    pub fn instance(&self, kind: ComponentKind) -> Option<&str> {
+        match kind {
+            ComponentKind::Router => self.router.as_deref(),
+            ComponentKind::LanguageId => self.language_id.as_deref(),
+            ComponentKind::RewardModel => self.reward_model.as_deref(),
+            ComponentKind::RolloutEngine => self.rollout_engine.as_deref(),
+            ComponentKind::Optimizer => self.optimizer.as_deref(),
+        }
+    }
+}
+
+/// The components of the built-in default run (used when no `--config` is given).
+pub const DEFAULT_COMPONENTS: &str = include_str!("default_components.toml");

@@ -1,0 +1,219 @@
+//! Stage two: check the raw config and make it concrete.
+
+use super::{closest, RawConfig};
+use lrpo_core::{ComponentKind, Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One arm of the experiment: an instance name per component kind it uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    pub name: String,
+    pub instances: BTreeMap<ComponentKind, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResolvedConfig {
+    /// The config with every path made absolute.
+    pub raw: RawConfig,
+    /// `--plugins` dirs first, then `plugins.dirs`.
+    pub plugin_dirs: Vec<PathBuf>,
+    pub arms: Vec<Arm>,
+    /// Threads for host and plugins (never 0).
+    pub threads: usize,
+}
+
+impl ResolvedConfig {
+    /// The resolved config as TOML, as `config show` prints and runs record.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(&self.raw).unwrap_or_default()
+    }
+
+    /// "2048 rows = 256 questions x 8 rollouts" for the start-up summary.
+    pub fn batch_layout(&self) -> String {
+        let d = &self.raw.data;
+        format!(
+            "{} rollouts per step = {} questions x {} rollouts per question",
+            d.train_batch_size,
+            d.train_batch_size / d.group_size.max(1),
+            d.group_size
+        )
+    }
+}
+
+/// Checks `raw` and resolves relative paths against `base` (the config file's directory,
+/// or the working directory without one).
+pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> Result<ResolvedConfig> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let abs = |p: &Path, base: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+
+    let mut plugin_dirs: Vec<PathBuf> = cli_plugin_dirs.iter().map(|d| abs(d, &cwd)).collect();
+    plugin_dirs.extend(raw.plugins.dirs.iter().map(|d| abs(d, base)));
+    for (i, dir) in plugin_dirs.iter().enumerate() {
+        if !dir.is_dir() {
+            let key = if i < cli_plugin_dirs.len() { "--plugins".to_string() } else { "plugins.dirs".to_string() };
+            return Err(Error::config(key, format!("{} is not a directory", dir.display())));
+        }
+    }
+    raw.plugins.dirs = raw.plugins.dirs.iter().map(|d| abs(d, base)).collect();
+    raw.data.train_files = raw.data.train_files.iter().map(|d| abs(d, base)).collect();
+    raw.data.val_files = raw.data.val_files.iter().map(|d| abs(d, base)).collect();
+    raw.run.out_dir = abs(&raw.run.out_dir, base);
+
+    check_data(&raw)?;
+    let arms = arms(&raw)?;
+    let threads = match raw.run.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        n => n,
+    };
+    Ok(ResolvedConfig { raw, plugin_dirs, arms, threads })
+}
+
+fn check_data(raw: &RawConfig) -> Result<()> {
+    let d = &raw.data;
+    if d.group_size == 0 {
+        return Err(Error::config("data.group_size", "must be at least 1 (rollouts per question)"));
+    }
+    if d.train_batch_size == 0 || d.train_batch_size % d.group_size != 0 {
+        let lower = d.train_batch_size / d.group_size * d.group_size;
+        let upper = lower + d.group_size;
+        let options = if lower > 0 { format!("{lower} or {upper}") } else { upper.to_string() };
+        return Err(Error::config(
+            "data.train_batch_size",
+            format!(
+                "{} is not a positive multiple of data.group_size = {}: it counts rollouts, so use e.g. {options}",
+                d.train_batch_size, d.group_size
+            ),
+        ));
+    }
+    if !matches!(d.prompt_style.as_str(), "tag" | "instruction") {
+        return Err(Error::config(
+            "data.prompt_style",
+            format!("`{}` is not a prompt style; use `tag` or `instruction`", d.prompt_style),
+        ));
+    }
+    Ok(())
+}
+
+fn arms(raw: &RawConfig) -> Result<Vec<Arm>> {
+    let comps = &raw.components;
+    if raw.experiment.arms.is_empty() {
+        let mut instances = BTreeMap::new();
+        for kind in ComponentKind::ALL {
+            let names: Vec<&String> = comps.of(kind).keys().collect();
+            match names.as_slice() {
+                [] => {}
+                [one] => {
+                    instances.insert(kind, (*one).clone());
+                }
+                many => {
+                    let list = many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                    return Err(Error::config(
+                        format!("components.{}", kind.key()),
+                        format!(
+                            "{} instances ({list}) but no [[experiment.arms]]: add arms that name one each",
+                            many.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        return Ok(vec![Arm { name: "main".into(), instances }]);
+    }
+    let mut out: Vec<Arm> = Vec::new();
+    for (i, arm) in raw.experiment.arms.iter().enumerate() {
+        let key = format!("experiment.arms[{i}]");
+        if arm.name.trim().is_empty() {
+            return Err(Error::config(format!("{key}.name"), "every arm needs a name"));
+        }
+        if out.iter().any(|a| a.name == arm.name) {
+            return Err(Error::config(format!("{key}.name"), format!("arm name `{}` is used twice", arm.name)));
+        }
+        let mut instances = BTreeMap::new();
+        for kind in ComponentKind::ALL {
+            let table = comps.of(kind);
+            let chosen = match arm.instance(kind) {
+                Some(name) if table.contains_key(name) => name.to_string(),
+                Some(name) => {
+                    let hint = closest(name, table.keys().map(|s| s.as_str()))
+                        .map(|b| format!("; did you mean `{b}`?"))
+                        .unwrap_or_default();
+                    return Err(Error::config(
+                        format!("{key}.{}", kind.key()),
+                        format!("no instance `{name}` under [components.{}]{hint}", kind.key()),
+                    ));
+                }
+                None if table.len() == 1 => table.keys().next().cloned().unwrap_or_default(),
+                None if table.is_empty() => continue,
+                None => {
+                    return Err(Error::config(
+                        format!("{key}.{}", kind.key()),
+                        format!("arm `{}` must name one of the {} instances", arm.name, kind.key()),
+                    ))
+                }
+            };
+            instances.insert(kind, chosen);
+        }
+        out.push(Arm { name: arm.name.clone(), instances });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ArmConfig, InstanceConfig};
+
+    fn inst(plugin: &str) -> InstanceConfig {
+        InstanceConfig { plugin: plugin.into(), kind: "k".into(), config: Default::default() }
+    }
+
+    #[test]
+    fn batch_must_be_a_multiple_of_the_group() {
+        let mut raw = RawConfig::default();
+        raw.data.train_batch_size = 2050;
+        let err = resolve(raw, &[], Path::new("/")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config `data.train_batch_size`: 2050 is not a positive multiple of data.group_size = 8: it counts \
+             rollouts, so use e.g. 2048 or 2056"
+        );
+    }
+
+    #[test]
+    fn single_instances_form_one_arm() {
+        let mut raw = RawConfig::default();
+        raw.components.router.insert("r".into(), inst("p"));
+        let cfg = resolve(raw, &[], Path::new("/")).unwrap();
+        assert_eq!(cfg.arms.len(), 1);
+        assert_eq!(cfg.arms[0].instances[&ComponentKind::Router], "r");
+        assert_eq!(cfg.batch_layout(), "2048 rollouts per step = 256 questions x 8 rollouts per question");
+    }
+
+    #[test]
+    fn two_routers_need_arms_and_arms_must_name_real_instances() {
+        let mut raw = RawConfig::default();
+        raw.components.router.insert("bandit".into(), inst("p"));
+        raw.components.router.insert("uniform".into(), inst("p"));
+        let err = resolve(raw.clone(), &[], Path::new("/")).unwrap_err();
+        assert!(err.to_string().contains("2 instances (bandit, uniform)"), "{err}");
+        raw.experiment.arms = vec![
+            ArmConfig { name: "A".into(), router: Some("bandit".into()), ..Default::default() },
+            ArmConfig { name: "B".into(), router: Some("unifrom".into()), ..Default::default() },
+        ];
+        let err = resolve(raw.clone(), &[], Path::new("/")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config `experiment.arms[1].router`: no instance `unifrom` under [components.router]; did you mean `uniform`?"
+        );
+        raw.experiment.arms[1].router = Some("uniform".into());
+        let cfg = resolve(raw, &[], Path::new("/")).unwrap();
+        assert_eq!(cfg.arms[1].instances[&ComponentKind::Router], "uniform");
+    }
+
+    #[test]
+    fn plugin_dirs_must_exist() {
+        let err = resolve(RawConfig::default(), &[PathBuf::from("/no/such/dir")], Path::new("/")).unwrap_err();
+        assert_eq!(err.to_string(), "config `--plugins`: /no/such/dir is not a directory");
+    }
+}

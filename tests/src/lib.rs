@@ -1,0 +1,63 @@
+//! Small helpers for the integration tests: where the built libraries and binary are, a
+//! temporary plugin directory holding chosen libraries, and running `lrpo-host`.
+//!
+//! The libraries and the binary must be built first (`cargo build --workspace`, which
+//! `scripts/test.sh` runs before `cargo test`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `target/<profile>`, found from the running test executable (`target/<profile>/deps/..`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// The built `lib<name>.so`; fails the test with the command to run when it is missing.
+pub fn built_library(name: &str) -> PathBuf {
+    let path = target_dir().join(format!("lib{name}.so"));
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` before the tests", path.display());
+    path
+}
+
+/// A temporary directory with copies of the named built libraries.
+pub fn plugin_dir(names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in names {
+        let src = built_library(name);
+        std::fs::copy(&src, dir.path().join(src.file_name().unwrap())).expect("copy plugin");
+    }
+    dir
+}
+
+pub fn host_binary() -> PathBuf {
+    let path = target_dir().join("lrpo-host");
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` before the tests", path.display());
+    path
+}
+
+/// Runs `lrpo-host` with the given arguments in `cwd`, with a clean `LRPO_` environment.
+pub fn run_host(args: &[&str], cwd: &Path) -> Output {
+    let mut cmd = Command::new(host_binary());
+    cmd.args(args).current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LRPO_") && k != "LRPO_CACHE_DIR" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().expect("run lrpo-host")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write file");
+    p
+}

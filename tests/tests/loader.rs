@@ -1,0 +1,185 @@
+//! Every way a plugin library can be wrong gives exit status 2 and a message naming the file
+//! and the reason; a plugin panic is contained and reported.
+
+use lrpo_core::{Error, Lang, RouteContext, RouteRequest};
+use lrpo_host::config::InstanceConfig;
+use lrpo_host::plugin::{open_library, Registry};
+use lrpo_tests::*;
+
+fn config(dir: &std::path::Path, plugin: &str, kind: &str, extra: &str) -> std::path::PathBuf {
+    write_file(
+        dir,
+        "run.toml",
+        &format!(
+            "[data]\ntrain_batch_size = 8\ngroup_size = 4\n\n[components.router.r]\nplugin = \"{plugin}\"\nkind = \"{kind}\"\n{extra}\n"
+        ),
+    )
+}
+
+fn train(plugins: &tempfile::TempDir, cfg: &std::path::Path) -> std::process::Output {
+    run_host(&["--plugins", plugins.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "train"], plugins.path())
+}
+
+#[test]
+fn missing_library_lists_what_is_there() {
+    let plugins = plugin_dir(&["lrpo_fixture_panic"]);
+    let cfg = config(plugins.path(), "lrpo_nope", "x", "");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("plugin liblrpo_nope.so: file missing: searched"), "{err}");
+    assert!(err.contains("libraries found there: lrpo_fixture_panic"), "{err}");
+}
+
+#[test]
+fn not_a_shared_library() {
+    let plugins = plugin_dir(&[]);
+    write_file(plugins.path(), "liblrpo_text.so", "just some text, not ELF");
+    let cfg = config(plugins.path(), "lrpo_text", "x", "");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("liblrpo_text.so: not a shared library (no ELF header)"), "{}", stderr(&out));
+}
+
+#[test]
+fn truncated_library() {
+    let plugins = plugin_dir(&[]);
+    let bytes = std::fs::read(built_library("lrpo_fixture_panic")).unwrap();
+    std::fs::write(plugins.path().join("liblrpo_cut.so"), &bytes[..4096]).unwrap();
+    let cfg = config(plugins.path(), "lrpo_cut", "x", "");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("liblrpo_cut.so: truncated or corrupt shared library (4096 bytes)"), "{err}");
+}
+
+#[test]
+fn shared_library_that_is_not_a_plugin() {
+    let plugins = plugin_dir(&["lrpo_fixture_not_plugin"]);
+    let cfg = config(plugins.path(), "lrpo_fixture_not_plugin", "x", "");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("liblrpo_fixture_not_plugin.so: a shared library, but not an lrpo plugin (no `lrpo_plugin_abi_version` symbol)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn incompatible_abi_major() {
+    let plugins = plugin_dir(&["lrpo_fixture_abi_major"]);
+    let cfg = config(plugins.path(), "lrpo_fixture_abi_major", "refuses", "");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("liblrpo_fixture_abi_major.so: built against lrpo-sdk ABI 99.0, this host speaks 1.0"), "{err}");
+}
+
+#[test]
+fn libtorch_version_mismatch() {
+    let plugins = plugin_dir(&["lrpo_fixture_libtorch"]);
+    let cfg = config(plugins.path(), "lrpo_fixture_libtorch", "refuses", "[plugins]\nlibtorch_version = \"2.13.0\"");
+    // The [plugins] table must come before components in TOML; write it whole.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let (head, tail) = text.split_once("[components").unwrap();
+    let (comp, plugins_tbl) = tail.split_once("[plugins]").unwrap();
+    std::fs::write(&cfg, format!("{head}[plugins]{plugins_tbl}\n[components{comp}")).unwrap();
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("built against libtorch 0.0.1, but plugins.libtorch_version is 2.13.0"), "{err}");
+}
+
+#[test]
+fn component_not_in_plugin_lists_what_is() {
+    let plugins = plugin_dir(&["lrpo_fixture_panic"]);
+    let cfg = config(plugins.path(), "lrpo_fixture_panic", "bandit", "");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("has no router component `bandit` (asked for by components.router.r); it provides: router `panicky`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn constructor_error_names_the_key() {
+    let plugins = plugin_dir(&["lrpo_fixture_ctor_fails"]);
+    let cfg = config(plugins.path(), "lrpo_fixture_ctor_fails", "refuses", "config = { threshold = 7.5 }");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("config `components.router.r.config.threshold`: 7.5 is out of range"), "{err}");
+}
+
+#[test]
+fn unknown_component_config_key_is_an_error() {
+    let plugins = plugin_dir(&["lrpo_fixture_ctor_fails"]);
+    let cfg = config(plugins.path(), "lrpo_fixture_ctor_fails", "refuses", "config = { treshold = 0.5 }");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("components.router.r.config"), "{err}");
+    assert!(err.contains("unknown field `treshold`"), "{err}");
+}
+
+#[test]
+fn panic_in_a_method_is_reported_and_the_host_survives() {
+    // Through the binary: the panic happens at start-up (languages()), exit 1, message shown.
+    let plugins = plugin_dir(&["lrpo_fixture_panic"]);
+    let cfg = config(plugins.path(), "lrpo_fixture_panic", "panicky", "config = { panic_in = \"languages\" }");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error: component `router `r` (lrpo-fixture-panic:panicky)` panicked: fixture panic in languages()"), "{err}");
+
+    // In process: the panic becomes an error, the instance is poisoned, this process goes on.
+    let mut reg = Registry::new(vec![plugins.path().to_path_buf()], 1, None);
+    let inst = InstanceConfig { plugin: "lrpo_fixture_panic".into(), kind: "panicky".into(), config: Default::default() };
+    let mut router = reg.router("r", &inst).unwrap();
+    let req = RouteRequest {
+        step: 1,
+        n: 2,
+        training: true,
+        groups: vec![RouteContext { group_id: 0, topic: "t".into(), region: None, orig_lang: Lang::new("en"), fixed_lang: None }],
+    };
+    match router.route(&req) {
+        Err(Error::Panic { message, .. }) => assert_eq!(message, "fixture panic in route()"),
+        other => panic!("expected a panic error, got {other:?}"),
+    }
+    assert!(matches!(router.route(&req), Err(Error::Poisoned { .. })));
+    // A fresh instance from the same library still works until it panics itself.
+    let other = reg.router("r2", &inst).unwrap();
+    assert_eq!(other.languages(), vec![Lang::new("en")]);
+}
+
+#[test]
+fn plugins_list_shows_every_fixture_and_flags_bad_ones() {
+    let plugins = plugin_dir(&["lrpo_fixture_panic", "lrpo_fixture_ctor_fails", "lrpo_fixture_abi_major", "lrpo_fixture_not_plugin", "lrpo_fixture_libtorch"]);
+    let out = run_host(&["plugins", "list", "--plugins", plugins.path().to_str().unwrap()], plugins.path());
+    assert_eq!(out.status.code(), Some(2), "a bad library makes the listing exit 2");
+    let text = stdout(&out);
+    assert!(text.contains("lrpo-fixture-panic 0.1.0 (ABI 1.0)"), "{text}");
+    assert!(text.contains("router          panicky              test fixture: panics inside a method"), "{text}");
+    assert!(text.contains("config: panic_in"), "{text}");
+    assert!(text.contains("lrpo-fixture-libtorch 0.1.0 (ABI 1.0, libtorch 0.0.1)"), "{text}");
+    assert!(text.contains("error: plugin"), "{text}");
+    assert!(text.contains("ABI 99.0"), "{text}");
+
+    let out = run_host(&["plugins", "list", "--json", "--plugins", plugins.path().to_str().unwrap()], plugins.path());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entries = json.as_array().unwrap();
+    assert_eq!(entries.len(), 5);
+    let panic = entries.iter().find(|e| e["path"].as_str().unwrap().ends_with("liblrpo_fixture_panic.so")).unwrap();
+    assert_eq!(panic["manifest"]["components"][0]["config_schema"]["properties"]["panic_in"]["type"], "string");
+}
+
+#[test]
+fn open_library_reads_the_manifest() {
+    let p = open_library(&built_library("lrpo_fixture_panic"), 1).unwrap();
+    assert_eq!(p.manifest.plugin_name, "lrpo-fixture-panic");
+    assert_eq!(p.manifest.abi, "1.0");
+    assert_eq!(p.manifest.components.len(), 1);
+}
