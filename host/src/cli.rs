@@ -43,6 +43,29 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Prepare and check training data in the verl/LRPO parquet layout.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Turn JSON / JSONL records {query, chosen, topic, language, region} into
+    /// `train.parquet` and `test.parquet` (stratified 90/10 split by language).
+    Prepare {
+        /// Input file: a JSON array or JSON lines.
+        input: PathBuf,
+        /// Output directory (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Seed of the split.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Summarise a parquet file: rows, languages, topics, regions, lengths, problems found.
+    Check {
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 use clap::Parser;
-use lrpo_host::cli::{Cli, Command, ConfigCommand, PluginsCommand};
+use lrpo_host::cli::{Cli, Command, ConfigCommand, DataCommand, PluginsCommand};
+use lrpo_host::data;
 use lrpo_host::commands;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -12,6 +13,10 @@ fn main() -> ExitCode {
         Command::Train => commands::train(global).map(|s| (s, true)),
         Command::Plugins(PluginsCommand::List { json }) => commands::list_plugins(global, json),
         Command::Config(ConfigCommand::Show) => commands::show_config(global).map(|s| (s, true)),
+        Command::Data(DataCommand::Prepare { input, out, seed }) => {
+            data::prepare(&input, &out, seed).map(|summary| (format!("{summary}\n"), true))
+        }
+        Command::Data(DataCommand::Check { file }) => data::check(&file).map(|report| (format!("{report}\n"), true)),
     };
     match result {
         Ok((out, ok)) => {

@@ -74,18 +74,7 @@ fn check_data(raw: &RawConfig) -> Result<()> {
     if d.group_size == 0 {
         return Err(Error::config("data.group_size", "must be at least 1 (rollouts per question)"));
     }
-    if d.train_batch_size == 0 || d.train_batch_size % d.group_size != 0 {
-        let lower = d.train_batch_size / d.group_size * d.group_size;
-        let upper = lower + d.group_size;
-        let options = if lower > 0 { format!("{lower} or {upper}") } else { upper.to_string() };
-        return Err(Error::config(
-            "data.train_batch_size",
-            format!(
-                "{} is not a positive multiple of data.group_size = {}: it counts rollouts, so use e.g. {options}",
-                d.train_batch_size, d.group_size
-            ),
-        ));
-    }
+    crate::data::validate_train_batch_size(d.train_batch_size, d.group_size)?;
     if !matches!(d.prompt_style.as_str(), "tag" | "instruction") {
         return Err(Error::config(
             "data.prompt_style",
@@ -173,11 +162,8 @@ mod tests {
         let mut raw = RawConfig::default();
         raw.data.train_batch_size = 2050;
         let err = resolve(raw, &[], Path::new("/")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "config `data.train_batch_size`: 2050 is not a positive multiple of data.group_size = 8: it counts \
-             rollouts, so use e.g. 2048 or 2056"
-        );
+        assert!(err.to_string().starts_with("config `data.train_batch_size`: 2050 is not a multiple"), "{err}");
+        assert!(err.to_string().ends_with("e.g. 2048 or 2056"), "{err}");
     }
 
     #[test]
