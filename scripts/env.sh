@@ -1,0 +1,7 @@
+# Environment shared by the project scripts (sourced, not run).
+# LRPO_VENV and LRPO_CACHE_DIR may be set by the caller to move the venv or the model cache.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export VENV="${LRPO_VENV:-$ROOT/.venv}"
+export LRPO_CACHE_DIR="${LRPO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lrpo}"
+# The models and tools the project uses are all local; keep Python libraries off the network.
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

