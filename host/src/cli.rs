@@ -36,7 +36,11 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train (the default command): load the configured components and run the LRPO loop.
-    Train,
+    Train {
+        /// `auto`: continue from the newest complete checkpoint in the run directory, if any.
+        #[arg(long, value_name = "auto")]
+        resume: Option<ResumeMode>,
+    },
     /// Inspect plugin libraries.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -66,6 +70,11 @@ pub enum DataCommand {
     Check {
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ResumeMode {
+    Auto,
 }
 
 #[derive(Debug, Subcommand)]

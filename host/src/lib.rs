@@ -7,3 +7,4 @@ pub mod config;
 pub mod data;
 pub mod plugin;
 pub mod prompt;
+pub mod train;

@@ -9,8 +9,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let global = &cli.global;
-    let result = match cli.command.unwrap_or(Command::Train) {
-        Command::Train => commands::train(global).map(|s| (s, true)),
+    let result = match cli.command.unwrap_or(Command::Train { resume: None }) {
+        Command::Train { resume } => commands::train(global, resume.is_some()).map(|s| (s, true)),
         Command::Plugins(PluginsCommand::List { json }) => commands::list_plugins(global, json),
         Command::Config(ConfigCommand::Show) => commands::show_config(global).map(|s| (s, true)),
         Command::Data(DataCommand::Prepare { input, out, seed }) => {

@@ -36,9 +36,13 @@ fn third_party_router_builds_out_of_tree_and_loads() {
         "rr.toml",
         "[data]\ntrain_batch_size = 8\ngroup_size = 4\n\n[components.router.rr]\nplugin = \"round_robin_router\"\nkind = \"round-robin\"\nconfig = { languages = [\"en\", \"fr\"] }\n",
     );
+    // The router loads and answers; training then stops because this config names no other
+    // component, and says which one to add.
     let out = run_host(&["--plugins", dir, "--config", cfg.to_str().unwrap()], plugins.path());
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("router          rr = round_robin_router:round-robin (2 languages: en fr)"), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("router          rr = round_robin_router:round-robin (2 languages: en fr)"), "{err}");
+    assert!(err.contains("config `components.language_id`: arm `main` has no language_id component"), "{err}");
 
     let bad = write_file(
         plugins.path(),

@@ -1,20 +1,23 @@
 //! `lrpo-host train`: resolve the config, load the plugins the arms name, build every
-//! component. The training loop itself lands with the trainer; until then `train` stops
-//! after this check and says so.
+//! component, then run each arm's training loop with a progress bar. Arms run one after the
+//! other with the same seeds and data order, each in its own run directory.
 
 use crate::cli::GlobalArgs;
 use crate::plugin::Registry;
+use crate::train::{ArmComponents, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
 use lrpo_core::{ComponentKind, Result};
 use std::fmt::Write as _;
 
-pub fn train(global: &GlobalArgs) -> Result<String> {
+pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     let cfg = super::resolved_config(global)?;
     let mut registry = Registry::new(cfg.plugin_dirs.clone(), cfg.threads, cfg.raw.plugins.libtorch_version.clone());
     let mut out = String::new();
-    let _ = writeln!(out, "batch layout: {}", cfg.batch_layout());
+    eprintln!("batch layout: {}", cfg.batch_layout());
+    let base_dir = cfg.raw.run.out_dir.join(&cfg.raw.run.name);
     for arm in &cfg.arms {
         let components = registry.build_arm(arm, &cfg.raw.components)?;
-        let _ = writeln!(out, "arm `{}`:", arm.name);
+        eprintln!("arm `{}`:", arm.name);
         for (kind, instance) in &arm.instances {
             let inst = &cfg.raw.components.of(*kind)[instance];
             let mut line = format!("  {:<15} {instance} = {}:{}", kind.key(), inst.plugin, inst.kind);
@@ -24,17 +27,30 @@ pub fn train(global: &GlobalArgs) -> Result<String> {
                     let _ = write!(line, " ({} languages: {})", langs.len(), langs.join(" "));
                 }
             }
-            let _ = writeln!(out, "{line}");
+            eprintln!("{line}");
         }
-        let missing: Vec<&str> =
-            ComponentKind::ALL.iter().filter(|k| !arm.instances.contains_key(k)).map(|k| k.key()).collect();
-        if !missing.is_empty() {
-            let _ = writeln!(out, "  not configured: {}", missing.join(", "));
+        let components = ArmComponents::from_components(components, &arm.name)?;
+        let run_dir = if cfg.arms.len() > 1 { base_dir.join(&arm.name) } else { base_dir.clone() };
+        let mut trainer = Trainer::new(cfg.clone(), components, &run_dir)?;
+        if resume {
+            if let Some(step) = trainer.resume()? {
+                eprintln!("resuming arm `{}` after step {step}", arm.name);
+            }
         }
+        let bar = ProgressBar::new(trainer.total_steps());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(arm.name.clone());
+        let summary = trainer.run(|record, _| {
+            bar.set_position(record.step);
+            bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
+        })?;
+        bar.finish();
+        let last = summary.last.as_ref().map(|r| format!("final reward {:.4}", r.reward.mean)).unwrap_or_default();
+        let _ = writeln!(out, "arm `{}`: {} steps, {last}; run directory {}", arm.name, summary.steps, summary.run_dir.display());
     }
-    for p in registry.loaded() {
-        let _ = writeln!(out, "plugin {}: {} {} (ABI {})", p.path.display(), p.manifest.plugin_name, p.manifest.plugin_version, p.manifest.abi);
-    }
-    let _ = writeln!(out, "components loaded and checked; this build has no training loop yet, so train stops here");
     Ok(out)
 }

@@ -111,11 +111,38 @@ pub struct TrainerConfig {
     /// Checkpoint every this many steps (0 = never).
     pub save_freq: u64,
     pub max_new_tokens: u32,
+    /// Rollout sampling (the reference: temperature 1, top-p 1, no top-k).
+    pub temperature: f32,
+    pub top_p: f32,
+    pub top_k: u32,
+    pub min_p: f32,
+    pub stop_strings: Vec<String>,
+    /// Model directory whose chat template and tokenizer build the prompts (ChatML and an
+    /// estimated token count without one).
+    pub model_dir: Option<PathBuf>,
+    /// Validate on at most this many questions of `data.val_files` (0 = all).
+    pub val_max_questions: usize,
+    /// Accelerators the run uses, for tokens per second per device.
+    pub devices: usize,
 }
 
 impl Default for TrainerConfig {
     fn default() -> Self {
-        TrainerConfig { total_steps: 0, total_epochs: 4, test_freq: 5, save_freq: 10, max_new_tokens: 1024 }
+        TrainerConfig {
+            total_steps: 0,
+            total_epochs: 4,
+            test_freq: 5,
+            save_freq: 10,
+            max_new_tokens: 1024,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            min_p: 0.0,
+            stop_strings: vec![],
+            model_dir: None,
+            val_max_questions: 0,
+            devices: 1,
+        }
     }
 }
 

@@ -59,6 +59,7 @@ pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> 
     raw.data.train_files = raw.data.train_files.iter().map(|d| abs(d, base)).collect();
     raw.data.val_files = raw.data.val_files.iter().map(|d| abs(d, base)).collect();
     raw.run.out_dir = abs(&raw.run.out_dir, base);
+    raw.trainer.model_dir = raw.trainer.model_dir.as_ref().map(|d| abs(d, base));
 
     check_data(&raw)?;
     let arms = arms(&raw)?;

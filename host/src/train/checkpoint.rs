@@ -1,0 +1,114 @@
+//! Checkpoints: `<run>/checkpoints/step_000010/` holding the host's state (step, data cursor,
+//! config hash) and each component's state bytes. A checkpoint is written into a hidden
+//! temporary directory and renamed into place, so a run killed at any moment leaves either a
+//! complete checkpoint or none; the temporary leftovers are ignored and cleaned up.
+
+use crate::data::SamplerState;
+use lrpo_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostState {
+    /// Last completed training step.
+    pub step: u64,
+    pub sampler: SamplerState,
+    /// Hash of the resolved config; resuming under another config is refused.
+    pub config_hash: String,
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
+}
+
+pub fn checkpoint_dir(run_dir: &Path, step: u64) -> PathBuf {
+    run_dir.join("checkpoints").join(format!("step_{step:06}"))
+}
+
+/// Saves host state and component states (name -> bytes) as one checkpoint.
+pub fn save(run_dir: &Path, state: &HostState, components: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+    let root = run_dir.join("checkpoints");
+    std::fs::create_dir_all(&root).map_err(|e| Error::io(root.display(), e))?;
+    let tmp = root.join(format!(".tmp-step_{:06}", state.step));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+    let host = serde_json::to_vec_pretty(state).map_err(|e| Error::runtime(e.to_string()))?;
+    std::fs::write(tmp.join("host.json"), host).map_err(|e| Error::io(tmp.display(), e))?;
+    for (name, bytes) in components {
+        std::fs::write(tmp.join(format!("{name}.state")), bytes).map_err(|e| Error::io(tmp.display(), e))?;
+    }
+    // Make the files durable before the rename publishes them.
+    for entry in std::fs::read_dir(&tmp).map_err(|e| Error::io(tmp.display(), e))?.flatten() {
+        if let Ok(f) = std::fs::File::open(entry.path()) {
+            let _ = f.sync_all();
+        }
+    }
+    let dir = checkpoint_dir(run_dir, state.step);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(dir.display(), e))?;
+    Ok(dir)
+}
+
+/// The newest complete checkpoint directory, if any.
+pub fn latest(run_dir: &Path) -> Option<PathBuf> {
+    let root = run_dir.join("checkpoints");
+    let mut steps: Vec<(u64, PathBuf)> = std::fs::read_dir(&root)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let step = name.strip_prefix("step_")?.parse::<u64>().ok()?;
+            e.path().join("host.json").is_file().then(|| (step, e.path()))
+        })
+        .collect();
+    steps.sort();
+    steps.pop().map(|(_, p)| p)
+}
+
+pub fn load_host(dir: &Path) -> Result<HostState> {
+    let path = dir.join("host.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
+    serde_json::from_str(&text).map_err(|e| Error::input(path.display().to_string(), format!("not a host state: {e}")))
+}
+
+/// A component's saved bytes; `None` when the checkpoint has none for it.
+pub fn load_component(dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    let path = dir.join(format!("{name}.state"));
+    match std::fs::read(&path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path.display(), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(step: u64) -> HostState {
+        HostState {
+            step,
+            sampler: SamplerState { epoch: 0, position: 3, seed: 42, num_questions: 10, n: 2, train_batch_size: 4 },
+            config_hash: "h".into(),
+        }
+    }
+
+    #[test]
+    fn newest_complete_checkpoint_wins_and_leftovers_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &state(2), &[("router", vec![1, 2])]).unwrap();
+        save(dir.path(), &state(4), &[("router", vec![3])]).unwrap();
+        // A checkpoint interrupted before its rename.
+        std::fs::create_dir_all(dir.path().join("checkpoints/.tmp-step_000006")).unwrap();
+        // A directory without host.json is not complete either.
+        std::fs::create_dir_all(dir.path().join("checkpoints/step_000008")).unwrap();
+        let last = latest(dir.path()).unwrap();
+        assert!(last.ends_with("step_000004"));
+        assert_eq!(load_host(&last).unwrap(), state(4));
+        assert_eq!(load_component(&last, "router").unwrap(), Some(vec![3]));
+        assert_eq!(load_component(&last, "optimizer").unwrap(), None);
+    }
+}

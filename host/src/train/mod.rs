@@ -1,0 +1,368 @@
+//! The LRPO training loop (ARCHITECTURE §3): route, prompt, generate, detect, score, update
+//! the router, optimise, hand the weights to the engine; metrics, router log, checkpoints and
+//! validation around it. Components arrive as core trait objects, so the loop runs the same
+//! over dlopened plugins and over in-process test doubles.
+
+pub mod checkpoint;
+pub mod metrics;
+
+use crate::config::ResolvedConfig;
+use crate::data::{read_questions, GroupedSampler, Question};
+use crate::plugin::Components;
+use crate::prompt::{PromptBuilder, PromptStyle};
+use checkpoint::HostState;
+use lrpo_core::*;
+use metrics::{JsonlWriter, StepRecord};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The five components a training arm needs (the router may be absent: monolingual GRPO).
+pub struct ArmComponents {
+    pub router: Option<Box<dyn Router>>,
+    pub language_id: Box<dyn LanguageId>,
+    pub reward_model: Box<dyn RewardModel>,
+    pub rollout_engine: Box<dyn RolloutEngine>,
+    pub optimizer: Box<dyn Optimizer>,
+}
+
+impl ArmComponents {
+    /// Checks that every required kind is configured, naming the config key to add.
+    pub fn from_components(c: Components, arm: &str) -> Result<ArmComponents> {
+        let missing = |kind: &str| {
+            Error::config(
+                format!("components.{kind}"),
+                format!("arm `{arm}` has no {kind} component: add a [components.{kind}.<name>] table naming a plugin"),
+            )
+        };
+        Ok(ArmComponents {
+            router: c.router,
+            language_id: c.language_id.ok_or_else(|| missing("language_id"))?,
+            reward_model: c.reward_model.ok_or_else(|| missing("reward_model"))?,
+            rollout_engine: c.rollout_engine.ok_or_else(|| missing("rollout_engine"))?,
+            optimizer: c.optimizer.ok_or_else(|| missing("optimizer"))?,
+        })
+    }
+}
+
+/// A stable mix of (seed, step, row) into a rollout seed; a pure function, so a resumed run
+/// gives every rollout the seed the uninterrupted run gave it.
+pub fn rollout_seed(seed: u64, step: u64, row: u64) -> u64 {
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ row.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+pub struct Trainer {
+    cfg: ResolvedConfig,
+    c: ArmComponents,
+    run_dir: PathBuf,
+    questions: Vec<Question>,
+    val_questions: Vec<Question>,
+    sampler: GroupedSampler,
+    prompts: PromptBuilder,
+    step: u64,
+    total_steps: u64,
+    config_hash: String,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_dir: PathBuf,
+    pub steps: u64,
+    pub resumed_from: Option<u64>,
+    pub last: Option<StepRecord>,
+}
+
+fn hash_text(text: &str) -> String {
+    // FNV-1a: a config fingerprint for "same config?" checks, not a security hash.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Trainer {
+    pub fn new(cfg: ResolvedConfig, c: ArmComponents, run_dir: &Path) -> Result<Trainer> {
+        let d = &cfg.raw.data;
+        if d.train_files.is_empty() {
+            return Err(Error::config("data.train_files", "no training data: list one or more parquet files"));
+        }
+        let mut questions = Vec::new();
+        for f in &d.train_files {
+            questions.extend(read_questions(f)?.questions);
+        }
+        let mut val_questions = Vec::new();
+        for f in &d.val_files {
+            val_questions.extend(read_questions(f)?.questions);
+        }
+        let style: PromptStyle = d.prompt_style.parse()?;
+        let prompts = PromptBuilder::for_model(style, cfg.raw.trainer.model_dir.as_deref())?;
+        if d.filter_overlong_prompts {
+            let langs = match &c.router {
+                Some(r) => r.languages(),
+                None => default_languages(),
+            };
+            let outcome = prompts.filter_overlong(questions, &langs, d.max_prompt_length)?;
+            if !outcome.dropped.is_empty() {
+                tracing::warn!("{outcome}");
+            }
+            questions = outcome.kept;
+        }
+        let sampler = GroupedSampler::new(questions.len(), d.group_size, d.train_batch_size, d.seed)?;
+        let t = &cfg.raw.trainer;
+        let total_steps = if t.total_steps > 0 { t.total_steps } else { t.total_epochs * sampler.steps_per_epoch() as u64 };
+        let config_hash = hash_text(&cfg.to_toml());
+        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir.display(), e))?;
+        Ok(Trainer {
+            cfg,
+            c,
+            run_dir: run_dir.to_path_buf(),
+            questions,
+            val_questions,
+            sampler,
+            prompts,
+            step: 0,
+            total_steps,
+            config_hash,
+        })
+    }
+
+    pub fn total_steps(&self) -> u64 {
+        self.total_steps
+    }
+
+    /// Continues from the newest complete checkpoint, if there is one. Returns its step.
+    pub fn resume(&mut self) -> Result<Option<u64>> {
+        let Some(dir) = checkpoint::latest(&self.run_dir) else { return Ok(None) };
+        let host = checkpoint::load_host(&dir)?;
+        if host.config_hash != self.config_hash {
+            return Err(Error::config(
+                "--resume",
+                format!("{} was written under a different configuration; use a new run.name or the same config", dir.display()),
+            ));
+        }
+        self.sampler.restore(&host.sampler)?;
+        if let Some(b) = checkpoint::load_component(&dir, "optimizer")? {
+            self.c.optimizer.load_state(&b)?;
+            let weights = self.c.optimizer.export_weights()?;
+            self.c.rollout_engine.load_weights(&weights)?;
+        }
+        if let (Some(r), Some(b)) = (self.c.router.as_mut(), checkpoint::load_component(&dir, "router")?) {
+            r.load_state(&b)?;
+        }
+        self.step = host.step;
+        metrics::truncate_after(&self.run_dir.join("metrics.jsonl"), host.step)?;
+        metrics::truncate_after(&self.run_dir.join("router_log.jsonl"), host.step)?;
+        Ok(Some(host.step))
+    }
+
+    fn save_checkpoint(&self) -> Result<PathBuf> {
+        let host = HostState { step: self.step, sampler: self.sampler.state().clone(), config_hash: self.config_hash.clone() };
+        let mut parts = vec![("optimizer", self.c.optimizer.save_state()?)];
+        if let Some(r) = &self.c.router {
+            parts.push(("router", r.save_state()?));
+        }
+        checkpoint::save(&self.run_dir, &host, &parts)
+    }
+
+    /// Runs to `total_steps`, calling `on_step` after each training step (progress display).
+    pub fn run(&mut self, mut on_step: impl FnMut(&StepRecord, u64)) -> Result<RunSummary> {
+        let resumed_from = if self.step > 0 { Some(self.step) } else { None };
+        checkpoint::write_atomic(&self.run_dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
+        let mut metrics = JsonlWriter::append(&self.run_dir.join("metrics.jsonl"))?;
+        let mut router_log = JsonlWriter::append(&self.run_dir.join("router_log.jsonl"))?;
+        let t = self.cfg.raw.trainer.clone();
+        let mut last = None;
+        while self.step < self.total_steps {
+            let record = self.train_step(&mut router_log)?;
+            metrics.write(&record)?;
+            on_step(&record, self.total_steps);
+            if t.save_freq > 0 && (self.step % t.save_freq == 0 || self.step == self.total_steps) {
+                self.save_checkpoint()?;
+            }
+            if t.test_freq > 0 && self.step % t.test_freq == 0 && !self.val_questions.is_empty() {
+                let val = self.validate()?;
+                metrics.write(&val)?;
+            }
+            last = Some(record);
+        }
+        Ok(RunSummary { run_dir: self.run_dir.clone(), steps: self.step, resumed_from, last })
+    }
+
+    fn requests(&self, rows: &[(usize, Lang)], greedy: bool) -> Result<Vec<GenerationRequest>> {
+        let t = &self.cfg.raw.trainer;
+        let sampling = if greedy {
+            SamplingParams::greedy()
+        } else {
+            SamplingParams { temperature: t.temperature, top_p: t.top_p, top_k: t.top_k, min_p: t.min_p }
+        };
+        rows.iter()
+            .enumerate()
+            .map(|(i, (q, lang))| {
+                Ok(GenerationRequest {
+                    prompt: self.prompts.render(&self.questions_for(greedy)[*q].question, lang)?,
+                    max_new_tokens: t.max_new_tokens,
+                    sampling: sampling.clone(),
+                    seed: rollout_seed(self.cfg.raw.run.seed, self.step, i as u64),
+                    stop_strings: t.stop_strings.clone(),
+                    stop_token_ids: vec![],
+                })
+            })
+            .collect()
+    }
+
+    fn questions_for(&self, validation: bool) -> &[Question] {
+        if validation {
+            &self.val_questions
+        } else {
+            &self.questions
+        }
+    }
+
+    /// Generate, detect and score `rows` (question index, language); returns rewards and results.
+    fn rollout_and_score(
+        &mut self,
+        rows: &[(usize, Lang)],
+        validation: bool,
+        time: &mut BTreeMap<String, f64>,
+    ) -> Result<(Vec<GenerationResult>, Vec<Reward>)> {
+        let clock = Instant::now();
+        let requests = self.requests(rows, validation)?;
+        time.insert("prompt".into(), clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
+        let results = self.c.rollout_engine.generate(&requests)?;
+        if results.len() != requests.len() {
+            return Err(Error::runtime(format!("rollout engine returned {} results for {} requests", results.len(), requests.len())));
+        }
+        time.insert("generate".into(), clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
+        let texts: Vec<String> = results.iter().map(|r| r.text.clone()).collect();
+        let detected = self.c.language_id.detect(&texts)?;
+        time.insert("detect".into(), clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
+        let qs = self.questions_for(validation);
+        let inputs: Vec<RewardInput> = rows
+            .iter()
+            .zip(results.iter().zip(detected))
+            .map(|((q, lang), (r, d))| RewardInput {
+                response: r.text.clone(),
+                reference: qs[*q].answer.clone(),
+                target_lang: lang.clone(),
+                reference_lang: qs[*q].orig_lang.clone(),
+                detected: d,
+            })
+            .collect();
+        let rewards = self.c.reward_model.score(&inputs)?;
+        if rewards.len() != inputs.len() {
+            return Err(Error::runtime(format!("reward model returned {} rewards for {} responses", rewards.len(), inputs.len())));
+        }
+        time.insert("reward".into(), clock.elapsed().as_secs_f64());
+        Ok((results, rewards))
+    }
+
+    fn train_step(&mut self, router_log: &mut JsonlWriter) -> Result<StepRecord> {
+        let started = Instant::now();
+        self.step += 1;
+        let step = self.step;
+        let batch = self.sampler.next_batch();
+        let n = self.cfg.raw.data.group_size;
+        let groups: Vec<(usize, u64)> = batch.questions().collect();
+        let mut time = BTreeMap::new();
+
+        let clock = Instant::now();
+        let contexts: Vec<RouteContext> = groups.iter().map(|(q, g)| self.questions[*q].route_context(*g)).collect();
+        let langs: Vec<Vec<Lang>> = match self.c.router.as_mut() {
+            Some(r) => r.route(&RouteRequest { step, n, groups: contexts, training: true })?,
+            None => contexts.iter().map(|c| vec![c.fixed_lang.clone().unwrap_or_else(|| c.orig_lang.clone()); n]).collect(),
+        };
+        if langs.len() != groups.len() || langs.iter().any(|l| l.len() != n) {
+            return Err(Error::runtime(format!("router returned a wrong shape: expected {} groups of {n} languages", groups.len())));
+        }
+        time.insert("route".into(), clock.elapsed().as_secs_f64());
+
+        let rows: Vec<(usize, Lang)> =
+            groups.iter().zip(&langs).flat_map(|((q, _), ls)| ls.iter().map(move |l| (*q, l.clone()))).collect();
+        let (results, rewards) = self.rollout_and_score(&rows, false, &mut time)?;
+
+        let clock = Instant::now();
+        let feedback: Vec<RouteFeedback> = rows
+            .iter()
+            .zip(&rewards)
+            .map(|((q, lang), r)| RouteFeedback {
+                topic: self.questions[*q].topic.clone(),
+                region: self.questions[*q].region.clone(),
+                lang: lang.clone(),
+                reward: r.value,
+            })
+            .collect();
+        if let Some(r) = self.c.router.as_mut() {
+            let update = r.update(step, &feedback)?;
+            if let Some(line) = update.log_line {
+                router_log.write_line(&line)?;
+            }
+        }
+        time.insert("router_update".into(), clock.elapsed().as_secs_f64());
+
+        let clock = Instant::now();
+        let group_of_row: Vec<u64> = groups.iter().flat_map(|(_, g)| std::iter::repeat(*g).take(n)).collect();
+        let train = TrainBatch {
+            step,
+            samples: results
+                .iter()
+                .zip(&rewards)
+                .zip(&group_of_row)
+                .map(|((res, rew), g)| TrainSample {
+                    group_id: *g,
+                    prompt_tokens: res.prompt_tokens.clone(),
+                    response_tokens: res.response_tokens.clone(),
+                    sampler_logprobs: res.logprobs.clone(),
+                    reward: rew.value,
+                })
+                .collect(),
+        };
+        let stats = self.c.optimizer.step(&train)?;
+        time.insert("optimize".into(), clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
+        let weights = self.c.optimizer.export_weights()?;
+        self.c.rollout_engine.load_weights(&weights)?;
+        drop(weights);
+        time.insert("weight_sync".into(), clock.elapsed().as_secs_f64());
+
+        let elapsed = started.elapsed().as_secs_f64();
+        time.insert("step".into(), elapsed);
+        let row_langs: Vec<Lang> = rows.iter().map(|(_, l)| l.clone()).collect();
+        let values: Vec<f64> = rewards.iter().map(|r| r.value).collect();
+        let gates: Vec<f64> = rewards.iter().map(|r| r.gate).collect();
+        let lengths: Vec<usize> = results.iter().map(|r| r.response_tokens.len()).collect();
+        let mut record = StepRecord { step, epoch: batch.epoch, phase: "train".into(), optimizer: stats.values, ..Default::default() };
+        record.summarise(&row_langs, &values, &gates, &lengths);
+        let devices = self.cfg.raw.trainer.devices.max(1) as f64;
+        record.tokens_per_second = lengths.iter().sum::<usize>() as f64 / (elapsed * devices).max(1e-9);
+        record.time = time;
+        Ok(record)
+    }
+
+    /// Greedy generation in each validation question's own (or fixed) language.
+    fn validate(&mut self) -> Result<StepRecord> {
+        let limit = match self.cfg.raw.trainer.val_max_questions {
+            0 => self.val_questions.len(),
+            k => k.min(self.val_questions.len()),
+        };
+        let rows: Vec<(usize, Lang)> = (0..limit).map(|i| (i, self.val_questions[i].lang().clone())).collect();
+        let mut time = BTreeMap::new();
+        let started = Instant::now();
+        let (results, rewards) = self.rollout_and_score(&rows, true, &mut time)?;
+        time.insert("step".into(), started.elapsed().as_secs_f64());
+        let langs: Vec<Lang> = rows.iter().map(|(_, l)| l.clone()).collect();
+        let values: Vec<f64> = rewards.iter().map(|r| r.value).collect();
+        let gates: Vec<f64> = rewards.iter().map(|r| r.gate).collect();
+        let lengths: Vec<usize> = results.iter().map(|r| r.response_tokens.len()).collect();
+        let mut record = StepRecord { step: self.step, phase: "val".into(), time, ..Default::default() };
+        record.summarise(&langs, &values, &gates, &lengths);
+        Ok(record)
+    }
+}

@@ -1,0 +1,239 @@
+//! The training loop over in-process test doubles: it runs, writes metrics and the router
+//! log, checkpoints atomically, and a resumed run reproduces the uninterrupted run's metrics.
+
+use lrpo_core::*;
+use lrpo_host::config::{self, ResolvedConfig, Sources};
+use lrpo_host::train::{ArmComponents, Trainer};
+use std::path::{Path, PathBuf};
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/prepared")
+}
+
+fn resolved(total_steps: u64, save_freq: u64) -> ResolvedConfig {
+    let d = data_dir();
+    let sources = Sources {
+        file: None,
+        overrides: vec![
+            format!("data.train_files=[\"{}\"]", d.join("train.parquet").display()),
+            format!("data.val_files=[\"{}\"]", d.join("test.parquet").display()),
+            "data.train_batch_size=16".into(),
+            "data.group_size=4".into(),
+            format!("trainer.total_steps={total_steps}"),
+            format!("trainer.save_freq={save_freq}"),
+            "trainer.test_freq=3".into(),
+            "trainer.val_max_questions=6".into(),
+            "trainer.max_new_tokens=8".into(),
+        ],
+        env: false,
+    };
+    let mut raw = config::load(&sources).unwrap();
+    raw.components = Default::default();
+    config::resolve(raw, &[], Path::new("/")).unwrap()
+}
+
+/// Picks languages round-robin over three, from a counter it checkpoints.
+struct RoundRobin {
+    next: u64,
+    seen: f64,
+}
+impl Router for RoundRobin {
+    fn languages(&self) -> Vec<Lang> {
+        ["en", "de", "zh"].iter().map(Lang::new).collect()
+    }
+    fn route(&mut self, r: &RouteRequest) -> Result<Vec<Vec<Lang>>> {
+        let langs = self.languages();
+        Ok(r.groups
+            .iter()
+            .map(|_| {
+                (0..r.n)
+                    .map(|_| {
+                        self.next += 1;
+                        langs[(self.next % 3) as usize].clone()
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+    fn update(&mut self, step: u64, fb: &[RouteFeedback]) -> Result<RouterUpdate> {
+        self.seen += fb.iter().map(|f| f.reward).sum::<f64>();
+        Ok(RouterUpdate { flushed: true, log_line: Some(format!("{{\"step\":{step},\"seen\":{}}}", self.seen)) })
+    }
+    fn save_state(&self) -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&(self.next, self.seen)).unwrap())
+    }
+    fn load_state(&mut self, s: &[u8]) -> Result<()> {
+        (self.next, self.seen) = serde_json::from_slice(s).map_err(|e| Error::State(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// "Detects" the language written after `lang=` in the text.
+struct MarkerLid;
+impl LanguageId for MarkerLid {
+    fn detect(&mut self, texts: &[String]) -> Result<Vec<LangPrediction>> {
+        Ok(texts
+            .iter()
+            .map(|t| match t.split("lang=").nth(1) {
+                Some(code) => LangPrediction { lang: Some(Lang::new(&code[..2])), prob: 0.9 },
+                None => LangPrediction::none(),
+            })
+            .collect())
+    }
+}
+
+/// Gate on the language, similarity = share of the reference's length.
+struct LengthReward;
+impl RewardModel for LengthReward {
+    fn score(&mut self, inputs: &[RewardInput]) -> Result<Vec<Reward>> {
+        Ok(inputs
+            .iter()
+            .map(|i| {
+                let gate = if i.detected.lang.as_ref() == Some(&i.target_lang) { 1.0 } else { 0.0 };
+                let sim = (i.response.len() as f64 / (i.reference.len() as f64 + 20.0)).min(1.0);
+                Reward { value: gate * sim, raw_cosine: sim, calibrated_cosine: sim, r_emb: sim, gate, detected: i.detected.clone() }
+            })
+            .collect())
+    }
+}
+
+/// Writes `lang=<target>` most of the time (decided by the seed), with a length set by the
+/// one weight it loads from the optimizer.
+struct SeededEngine {
+    scale: f32,
+}
+impl RolloutEngine for SeededEngine {
+    fn generate(&mut self, reqs: &[GenerationRequest]) -> Result<Vec<GenerationResult>> {
+        Ok(reqs
+            .iter()
+            .map(|r| {
+                let target = r.prompt.split("<|out_lang_").nth(1).map(|s| s[..2].to_string()).unwrap_or("en".into());
+                let lang = if r.seed % 4 == 0 { "fr".to_string() } else { target };
+                let len = 1 + (r.seed % 5) as usize + self.scale as usize;
+                let text = format!("lang={lang} {}", "x".repeat(len));
+                GenerationResult {
+                    prompt_tokens: vec![1, 2, 3],
+                    response_tokens: vec![7; len.min(r.max_new_tokens as usize)],
+                    logprobs: vec![-0.5; len.min(r.max_new_tokens as usize)],
+                    text,
+                    finish: FinishReason::Stop,
+                }
+            })
+            .collect())
+    }
+    fn load_weights(&mut self, w: &WeightSet) -> Result<()> {
+        let b = unsafe { w.get("scale").unwrap().cpu_bytes() }.unwrap();
+        self.scale = f32::from_le_bytes(b.try_into().unwrap());
+        Ok(())
+    }
+}
+
+/// One scalar that follows the mean reward.
+struct ScalarOpt {
+    w: f32,
+}
+impl Optimizer for ScalarOpt {
+    fn step(&mut self, b: &TrainBatch) -> Result<StepStats> {
+        let mean = b.samples.iter().map(|s| s.reward).sum::<f64>() / b.samples.len() as f64;
+        self.w += 10.0 * mean as f32;
+        let mut s = StepStats::default();
+        s.set("loss", -mean);
+        s.set("w", self.w as f64);
+        Ok(s)
+    }
+    fn export_weights(&mut self) -> Result<WeightSet> {
+        Ok(weight_set_from_f32(vec![("scale".into(), vec![], vec![self.w])]))
+    }
+    fn save_state(&self) -> Result<Vec<u8>> {
+        Ok(self.w.to_le_bytes().to_vec())
+    }
+    fn load_state(&mut self, s: &[u8]) -> Result<()> {
+        self.w = f32::from_le_bytes(s.try_into().unwrap());
+        Ok(())
+    }
+}
+
+fn components() -> ArmComponents {
+    ArmComponents {
+        router: Some(Box::new(RoundRobin { next: 0, seen: 0.0 })),
+        language_id: Box::new(MarkerLid),
+        reward_model: Box::new(LengthReward),
+        rollout_engine: Box::new(SeededEngine { scale: 0.0 }),
+        optimizer: Box::new(ScalarOpt { w: 0.0 }),
+    }
+}
+
+/// Metrics lines without the wall-clock fields, which legitimately differ between runs.
+fn metrics_without_time(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("time");
+            v.as_object_mut().unwrap().remove("tokens_per_second");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn runs_and_writes_metrics_router_log_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(resolved(6, 2), components(), dir.path()).unwrap();
+    let summary = t.run(|_, _| {}).unwrap();
+    assert_eq!(summary.steps, 6);
+    let m = metrics_without_time(dir.path());
+    let train: Vec<_> = m.iter().filter(|v| v["phase"] == "train").collect();
+    let val: Vec<_> = m.iter().filter(|v| v["phase"] == "val").collect();
+    assert_eq!(train.len(), 6);
+    assert_eq!(val.len(), 2, "validation at steps 3 and 6");
+    assert_eq!(train[0]["reward"]["count"], 16);
+    assert_eq!(val[0]["reward"]["count"], 6);
+    let gate = train[0]["gate_rate"].as_f64().unwrap();
+    assert!(gate > 0.5 && gate < 1.0, "about 3 in 4 responses are in the routed language: {gate}");
+    // The optimizer's weight reaches the engine: responses grow as w grows.
+    let len = |i: usize| train[i]["response_tokens"]["mean"].as_f64().unwrap();
+    assert!(len(5) > len(0), "{} vs {}", len(5), len(0));
+    assert_eq!(std::fs::read_to_string(dir.path().join("router_log.jsonl")).unwrap().lines().count(), 6);
+    for step in [2, 4, 6] {
+        assert!(dir.path().join(format!("checkpoints/step_{step:06}/host.json")).is_file());
+    }
+    assert!(dir.path().join("config.toml").is_file());
+}
+
+#[test]
+fn resumed_run_reproduces_the_uninterrupted_metrics() {
+    let whole = tempfile::tempdir().unwrap();
+    Trainer::new(resolved(6, 2), components(), whole.path()).unwrap().run(|_, _| {}).unwrap();
+
+    // Same config, stopped after step 5 (its last checkpoint is step 4), then resumed.
+    let parts = tempfile::tempdir().unwrap();
+    let mut first = Trainer::new(resolved(6, 2), components(), parts.path()).unwrap();
+    let mut seen = 0;
+    let err = first.run(|_, _| seen += 1);
+    assert!(err.is_ok());
+    // Simulate a crash after step 5: drop step 6's checkpoint and metrics past step 5.
+    std::fs::remove_dir_all(parts.path().join("checkpoints/step_000006")).unwrap();
+    let text = std::fs::read_to_string(parts.path().join("metrics.jsonl")).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("\"step\":6")).collect();
+    std::fs::write(parts.path().join("metrics.jsonl"), kept.join("\n") + "\n").unwrap();
+
+    let mut resumed = Trainer::new(resolved(6, 2), components(), parts.path()).unwrap();
+    assert_eq!(resumed.resume().unwrap(), Some(4));
+    resumed.run(|_, _| {}).unwrap();
+    assert_eq!(metrics_without_time(parts.path()), metrics_without_time(whole.path()));
+    assert_eq!(
+        std::fs::read_to_string(parts.path().join("router_log.jsonl")).unwrap(),
+        std::fs::read_to_string(whole.path().join("router_log.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn resume_under_another_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    Trainer::new(resolved(2, 2), components(), dir.path()).unwrap().run(|_, _| {}).unwrap();
+    let mut other = Trainer::new(resolved(4, 2), components(), dir.path()).unwrap();
+    let err = other.resume().unwrap_err();
+    assert!(err.to_string().contains("different configuration"), "{err}");
+}
