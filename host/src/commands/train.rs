@@ -1,6 +1,6 @@
 //! `lrpo-host train`: resolve the config, load the plugins the arms name, build every
-//! component, then run each arm's training loop with a progress bar. Arms run one after the
-//! other with the same seeds and data order, each in its own run directory.
+//! component of every arm, then run each arm's training loop with a progress bar. Arms run one
+//! after the other with the same seeds and data order, each in its own run directory.
 
 use crate::cli::GlobalArgs;
 use crate::plugin::Registry;
@@ -15,6 +15,9 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     let mut out = String::new();
     eprintln!("batch layout: {}", cfg.batch_layout());
     let base_dir = cfg.raw.run.out_dir.join(&cfg.raw.run.name);
+    // Every arm is built and checked before any trains, so a mistake in the last arm is
+    // reported at start-up, not after the first arm's run.
+    let mut trainers = Vec::with_capacity(cfg.arms.len());
     for arm in &cfg.arms {
         let components = registry.build_arm(arm, &cfg.raw.components)?;
         eprintln!("arm `{}`:", arm.name);
@@ -37,20 +40,23 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
                 eprintln!("resuming arm `{}` after step {step}", arm.name);
             }
         }
+        trainers.push((arm.name.clone(), trainer));
+    }
+    for (name, mut trainer) in trainers {
         let bar = ProgressBar::new(trainer.total_steps());
         bar.set_style(
             ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} eta {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        bar.set_prefix(arm.name.clone());
+        bar.set_prefix(name.clone());
         let summary = trainer.run(|record, _| {
             bar.set_position(record.step);
             bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
         })?;
         bar.finish();
         let last = summary.last.as_ref().map(|r| format!("final reward {:.4}", r.reward.mean)).unwrap_or_default();
-        let _ = writeln!(out, "arm `{}`: {} steps, {last}; run directory {}", arm.name, summary.steps, summary.run_dir.display());
+        let _ = writeln!(out, "arm `{name}`: {} steps, {last}; run directory {}", summary.steps, summary.run_dir.display());
     }
     Ok(out)
 }

@@ -9,7 +9,7 @@ mod suggest;
 
 pub use load::{load, Sources};
 pub use resolve::{resolve, Arm, ResolvedConfig};
-pub use suggest::closest;
+pub use suggest::{closest, with_suggestion};
 
 use lrpo_core::ComponentKind;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! The libraries a run uses, opened on first need, and the components built from them.
 
 use super::{find_library, open_library, LoadedPlugin};
-use crate::config::{Arm, ComponentsConfig, InstanceConfig};
+use crate::config::{with_suggestion, Arm, ComponentsConfig, InstanceConfig};
 use lrpo_core::{ComponentKind, Error, LanguageId, Optimizer, Result, RewardModel, RolloutEngine, Router};
 use lrpo_sdk::abi_stable::std_types::RStr;
 use lrpo_sdk::language_id::HostLanguageId;
@@ -141,13 +141,18 @@ impl Registry {
         let mut out = Components::default();
         for (&kind, instance) in &arm.instances {
             let cfg = &comps.of(kind)[instance];
-            match kind {
-                ComponentKind::Router => out.router = Some(self.router(instance, cfg)?),
-                ComponentKind::LanguageId => out.language_id = Some(self.language_id(instance, cfg)?),
-                ComponentKind::RewardModel => out.reward_model = Some(self.reward_model(instance, cfg)?),
-                ComponentKind::RolloutEngine => out.rollout_engine = Some(self.rollout_engine(instance, cfg)?),
-                ComponentKind::Optimizer => out.optimizer = Some(self.optimizer(instance, cfg)?),
-            }
+            let built = match kind {
+                ComponentKind::Router => self.router(instance, cfg).map(|c| out.router = Some(c)),
+                ComponentKind::LanguageId => self.language_id(instance, cfg).map(|c| out.language_id = Some(c)),
+                ComponentKind::RewardModel => self.reward_model(instance, cfg).map(|c| out.reward_model = Some(c)),
+                ComponentKind::RolloutEngine => self.rollout_engine(instance, cfg).map(|c| out.rollout_engine = Some(c)),
+                ComponentKind::Optimizer => self.optimizer(instance, cfg).map(|c| out.optimizer = Some(c)),
+            };
+            built.map_err(|e| match e {
+                // Plugins report unknown config keys with serde's list of valid ones.
+                Error::Config { key, message } => Error::Config { key, message: with_suggestion(&message) },
+                other => other,
+            })?;
         }
         Ok(out)
     }

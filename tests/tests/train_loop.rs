@@ -1,9 +1,12 @@
-//! The training loop over in-process test doubles: it runs, writes metrics and the router
+//! The training loop over in-process test doubles (the toy fixture's components, used as an
+//! rlib here): it runs, writes metrics and the router
 //! log, checkpoints atomically, and a resumed run reproduces the uninterrupted run's metrics.
 
 use lrpo_core::*;
 use lrpo_host::config::{self, ResolvedConfig, Sources};
+use lrpo_fixture_toy::{LengthReward, MarkerLid, ScalarOptimizer, SeededEngine};
 use lrpo_host::train::{ArmComponents, Trainer};
+use lrpo_sdk::Component;
 use std::path::{Path, PathBuf};
 
 fn data_dir() -> PathBuf {
@@ -68,98 +71,13 @@ impl Router for RoundRobin {
     }
 }
 
-/// "Detects" the language written after `lang=` in the text.
-struct MarkerLid;
-impl LanguageId for MarkerLid {
-    fn detect(&mut self, texts: &[String]) -> Result<Vec<LangPrediction>> {
-        Ok(texts
-            .iter()
-            .map(|t| match t.split("lang=").nth(1) {
-                Some(code) => LangPrediction { lang: Some(Lang::new(&code[..2])), prob: 0.9 },
-                None => LangPrediction::none(),
-            })
-            .collect())
-    }
-}
-
-/// Gate on the language, similarity = share of the reference's length.
-struct LengthReward;
-impl RewardModel for LengthReward {
-    fn score(&mut self, inputs: &[RewardInput]) -> Result<Vec<Reward>> {
-        Ok(inputs
-            .iter()
-            .map(|i| {
-                let gate = if i.detected.lang.as_ref() == Some(&i.target_lang) { 1.0 } else { 0.0 };
-                let sim = (i.response.len() as f64 / (i.reference.len() as f64 + 20.0)).min(1.0);
-                Reward { value: gate * sim, raw_cosine: sim, calibrated_cosine: sim, r_emb: sim, gate, detected: i.detected.clone() }
-            })
-            .collect())
-    }
-}
-
-/// Writes `lang=<target>` most of the time (decided by the seed), with a length set by the
-/// one weight it loads from the optimizer.
-struct SeededEngine {
-    scale: f32,
-}
-impl RolloutEngine for SeededEngine {
-    fn generate(&mut self, reqs: &[GenerationRequest]) -> Result<Vec<GenerationResult>> {
-        Ok(reqs
-            .iter()
-            .map(|r| {
-                let target = r.prompt.split("<|out_lang_").nth(1).map(|s| s[..2].to_string()).unwrap_or("en".into());
-                let lang = if r.seed % 4 == 0 { "fr".to_string() } else { target };
-                let len = 1 + (r.seed % 5) as usize + self.scale as usize;
-                let text = format!("lang={lang} {}", "x".repeat(len));
-                GenerationResult {
-                    prompt_tokens: vec![1, 2, 3],
-                    response_tokens: vec![7; len.min(r.max_new_tokens as usize)],
-                    logprobs: vec![-0.5; len.min(r.max_new_tokens as usize)],
-                    text,
-                    finish: FinishReason::Stop,
-                }
-            })
-            .collect())
-    }
-    fn load_weights(&mut self, w: &WeightSet) -> Result<()> {
-        let b = unsafe { w.get("scale").unwrap().cpu_bytes() }.unwrap();
-        self.scale = f32::from_le_bytes(b.try_into().unwrap());
-        Ok(())
-    }
-}
-
-/// One scalar that follows the mean reward.
-struct ScalarOpt {
-    w: f32,
-}
-impl Optimizer for ScalarOpt {
-    fn step(&mut self, b: &TrainBatch) -> Result<StepStats> {
-        let mean = b.samples.iter().map(|s| s.reward).sum::<f64>() / b.samples.len() as f64;
-        self.w += 10.0 * mean as f32;
-        let mut s = StepStats::default();
-        s.set("loss", -mean);
-        s.set("w", self.w as f64);
-        Ok(s)
-    }
-    fn export_weights(&mut self) -> Result<WeightSet> {
-        Ok(weight_set_from_f32(vec![("scale".into(), vec![], vec![self.w])]))
-    }
-    fn save_state(&self) -> Result<Vec<u8>> {
-        Ok(self.w.to_le_bytes().to_vec())
-    }
-    fn load_state(&mut self, s: &[u8]) -> Result<()> {
-        self.w = f32::from_le_bytes(s.try_into().unwrap());
-        Ok(())
-    }
-}
-
 fn components() -> ArmComponents {
     ArmComponents {
         router: Some(Box::new(RoundRobin { next: 0, seen: 0.0 })),
         language_id: Box::new(MarkerLid),
         reward_model: Box::new(LengthReward),
-        rollout_engine: Box::new(SeededEngine { scale: 0.0 }),
-        optimizer: Box::new(ScalarOpt { w: 0.0 }),
+        rollout_engine: Box::new(SeededEngine::new("e", Default::default()).unwrap()),
+        optimizer: Box::new(ScalarOptimizer::new("o", Default::default()).unwrap()),
     }
 }
 
