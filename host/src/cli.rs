@@ -47,9 +47,22 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Compare the arms of an A/B run.
+    #[command(subcommand)]
+    Ab(AbCommand),
     /// Prepare and check training data in the verl/LRPO parquet layout.
     #[command(subcommand)]
     Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AbCommand {
+    /// Per arm: final and mean reward, reward per language, validation score, with 95%
+    /// bootstrap intervals; then which differences between arms are significant.
+    Report {
+        /// The run directory (`<run.out_dir>/<run.name>`), holding one directory per arm.
+        run_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,4 +7,5 @@ pub mod config;
 pub mod data;
 pub mod plugin;
 pub mod prompt;
+pub mod report;
 pub mod train;

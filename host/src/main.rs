@@ -1,5 +1,5 @@
 use clap::Parser;
-use lrpo_host::cli::{Cli, Command, ConfigCommand, DataCommand, PluginsCommand};
+use lrpo_host::cli::{AbCommand, Cli, Command, ConfigCommand, DataCommand, PluginsCommand};
 use lrpo_host::data;
 use lrpo_host::commands;
 use std::process::ExitCode;
@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Show) => commands::show_config(global).map(|s| (s, true)),
         Command::Data(DataCommand::Prepare { input, out, seed }) => {
             data::prepare(&input, &out, seed).map(|summary| (format!("{summary}\n"), true))
+        }
+        Command::Ab(AbCommand::Report { run_dir }) => {
+            lrpo_host::report::ab_report(&run_dir).map(|r| (r.to_string(), true))
         }
         Command::Data(DataCommand::Check { file }) => data::check(&file).map(|report| (format!("{report}\n"), true)),
     };

@@ -127,4 +127,11 @@ fn ab_arms_with_two_router_kinds() {
     // Same data order and seeds: the first batch's questions, hence routed copy counts per
     // group, match; the routers' choices are what differs.
     assert_eq!(a[0]["reward"]["count"], b[0]["reward"]["count"]);
+
+    let out = Command::new(host_binary()).args(["ab", "report", "runs/e2e"]).current_dir(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("arm `bandit` (6 steps)") && text.contains("arm `uniform` (6 steps)"), "{text}");
+    assert!(text.contains("final reward (last 10% of steps)"), "{text}");
+    assert!(text.contains("bandit - uniform:"), "{text}");
 }
