@@ -47,6 +47,12 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Plot a run: reward overall and per language, router probabilities per topic, time per
+    /// phase, as SVG files and one HTML page in RUN_DIR/report/.
+    Report {
+        /// A run (or arm) directory holding metrics.jsonl and router_log.jsonl.
+        run_dir: PathBuf,
+    },
     /// Compare the arms of an A/B run.
     #[command(subcommand)]
     Ab(AbCommand),

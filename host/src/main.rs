@@ -16,6 +16,9 @@ fn main() -> ExitCode {
         Command::Data(DataCommand::Prepare { input, out, seed }) => {
             data::prepare(&input, &out, seed).map(|summary| (format!("{summary}\n"), true))
         }
+        Command::Report { run_dir } => {
+            lrpo_host::report::write_report(&run_dir).map(|page| (format!("wrote {}\n", page.display()), true))
+        }
         Command::Ab(AbCommand::Report { run_dir }) => {
             lrpo_host::report::ab_report(&run_dir).map(|r| (r.to_string(), true))
         }

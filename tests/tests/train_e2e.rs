@@ -83,6 +83,15 @@ fn a_run_writes_metrics_router_log_and_checkpoints() {
     assert!(first["probs"].is_object(), "{first}");
     assert!(run.join("checkpoints/step_000006/router.state").is_file());
     assert!(stdout(&out).contains("arm `main`: 6 steps"), "{}", stdout(&out));
+
+    let out = Command::new(host_binary()).args(["report", "runs/e2e"]).current_dir(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    for svg in ["reward.svg", "reward_by_language.svg", "time.svg", "router_topic_0.svg"] {
+        assert!(page.contains(svg), "{page}");
+        let text = std::fs::read_to_string(run.join("report").join(svg)).unwrap();
+        assert!(text.starts_with("<svg") && text.contains("</svg>"), "{svg}");
+    }
 }
 
 #[test]

@@ -1,0 +1,99 @@
+//! `lrpo-host report RUN_DIR`: plots of a run (reward overall and per language, the router's
+//! language probabilities per topic over steps, time per phase) as SVG files plus one HTML
+//! page that shows them, written to `RUN_DIR/report/`.
+
+use super::svg::{heatmap, line_chart, Series};
+use lrpo_core::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(vec![]) };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::input(format!("{}, line {}", path.display(), i + 1), e.to_string())))
+        .collect()
+}
+
+fn series_by_key(records: &[&Value], field: &str, top: usize) -> Vec<Series> {
+    let mut by: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in records {
+        let step = r["step"].as_f64().unwrap_or(0.0);
+        if let Some(map) = r[field].as_object() {
+            for (k, v) in map {
+                let y = v.get("mean").and_then(|m| m.as_f64()).or_else(|| v.as_f64());
+                if let Some(y) = y {
+                    by.entry(k.clone()).or_default().push((step, y));
+                }
+            }
+        }
+    }
+    let mut all: Vec<Series> = by.into_iter().map(|(name, points)| Series { name, points }).collect();
+    all.sort_by_key(|s| std::cmp::Reverse(s.points.len()));
+    all.truncate(top);
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// Writes the report and returns the HTML page's path.
+pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
+    let metrics = read_jsonl(&run_dir.join("metrics.jsonl"))?;
+    if metrics.is_empty() {
+        return Err(Error::input(run_dir.display().to_string(), "no metrics.jsonl (or it is empty): is this a run directory?"));
+    }
+    let out = run_dir.join("report");
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(out.display(), e))?;
+    let train: Vec<&Value> = metrics.iter().filter(|m| m["phase"] == "train").collect();
+    let val: Vec<&Value> = metrics.iter().filter(|m| m["phase"] == "val").collect();
+    let point = |m: &&Value| (m["step"].as_f64().unwrap_or(0.0), m["reward"]["mean"].as_f64().unwrap_or(0.0));
+    let mut charts: Vec<(String, String)> = vec![(
+        "reward.svg".into(),
+        line_chart(
+            "Reward",
+            "step",
+            "mean reward",
+            &[
+                Series { name: "train".into(), points: train.iter().map(point).collect() },
+                Series { name: "validation".into(), points: val.iter().map(point).collect() },
+            ],
+        ),
+    )];
+    charts.push(("reward_by_language.svg".into(), line_chart("Training reward per language", "step", "mean reward", &series_by_key(&train, "reward_by_lang", 10))));
+    charts.push(("time.svg".into(), line_chart("Time per phase", "step", "seconds", &series_by_key(&train, "time", 10))));
+
+    // Router probabilities: one heatmap per topic key of the router log.
+    let log = read_jsonl(&run_dir.join("router_log.jsonl"))?;
+    let mut topics: BTreeMap<String, (Vec<u64>, BTreeMap<String, Vec<f64>>)> = BTreeMap::new();
+    for line in &log {
+        let step = line["step"].as_u64().unwrap_or(0);
+        let Some(probs) = line["probs"].as_object() else { continue };
+        for (key, dist) in probs.iter().filter(|(k, _)| k.starts_with("topic:")) {
+            let Some(eff) = dist["effective"].as_object() else { continue };
+            let entry = topics.entry(key.trim_start_matches("topic:").to_string()).or_default();
+            entry.0.push(step);
+            for (lang, p) in eff {
+                entry.1.entry(lang.clone()).or_default().push(p.as_f64().unwrap_or(0.0));
+            }
+        }
+    }
+    for (i, (topic, (steps, langs))) in topics.iter().enumerate() {
+        let rows: Vec<String> = langs.keys().cloned().collect();
+        let values: Vec<Vec<f64>> = langs.values().cloned().collect();
+        charts.push((format!("router_topic_{i}.svg"), heatmap(&format!("Router language probabilities: {topic}"), &rows, steps, &values)));
+    }
+
+    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>lrpo run report</title></head><body style=\"font-family:sans-serif\">");
+    let _ = write!(html, "<h1>Run {}</h1><p>{} training steps, {} validations.</p>", run_dir.display(), train.len(), val.len());
+    for (file, svg) in &charts {
+        let path = out.join(file);
+        std::fs::write(&path, svg).map_err(|e| Error::io(path.display(), e))?;
+        let _ = write!(html, "<div><img src=\"{file}\" alt=\"{file}\"></div>");
+    }
+    html.push_str("</body></html>\n");
+    let page = out.join("index.html");
+    std::fs::write(&page, html).map_err(|e| Error::io(page.display(), e))?;
+    Ok(page)
+}

@@ -1,0 +1,127 @@
+//! Minimal SVG charts: line charts and heatmaps for run reports.
+//!
+//! Written by hand on purpose: plotters needs a font backend with font files to measure
+//! text, and the machines this runs on have no system fonts; SVG text is laid out by the
+//! browser that shows the report, so plain SVG needs nothing.
+
+use std::fmt::Write as _;
+
+const W: f64 = 720.0;
+const H: f64 = 320.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 150.0;
+const TOP: f64 = 30.0;
+const BOTTOM: f64 = 40.0;
+const COLORS: [&str; 10] =
+    ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// One named series of (x, y) points.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
+    let pts = series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        return (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 == x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1 == y0 {
+        y1 = y0 + 1.0;
+    }
+    (x0, x1, y0, y1)
+}
+
+/// A line chart with axes, tick labels and a legend.
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    let (x0, x1, y0, y1) = bounds(series);
+    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
+    let py = |y: f64| H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM);
+    let mut s = String::new();
+    let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">"#);
+    let _ = write!(s, r#"<text x="{}" y="18" font-size="14" text-anchor="middle">{}</text>"#, W / 2.0, escape(title));
+    let _ = write!(s, r##"<rect x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="none" stroke="#999"/>"##, W - LEFT - RIGHT, H - TOP - BOTTOM);
+    for i in 0..=4 {
+        let fy = y0 + (y1 - y0) * i as f64 / 4.0;
+        let fx = x0 + (x1 - x0) * i as f64 / 4.0;
+        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{fy:.3}</text>"#, LEFT - 4.0, py(fy) + 4.0);
+        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{fx:.0}</text>"#, px(fx), H - BOTTOM + 14.0);
+    }
+    let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, (LEFT + W - RIGHT) / 2.0, H - 6.0, escape(x_label));
+    let _ = write!(s, r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#, H / 2.0, H / 2.0, escape(y_label));
+    for (i, ser) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
+        let _ = write!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#, pts.join(" "));
+        if ser.points.len() == 1 {
+            let (x, y) = ser.points[0];
+            let _ = write!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#, px(x), py(y));
+        }
+        let ly = TOP + 12.0 + 14.0 * i as f64;
+        let _ = write!(s, r#"<rect x="{}" y="{}" width="10" height="10" fill="{color}"/>"#, W - RIGHT + 10.0, ly - 9.0);
+        let _ = write!(s, r#"<text x="{}" y="{ly}">{}</text>"#, W - RIGHT + 24.0, escape(&ser.name));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// A heatmap: one row per label, one column per step, cell darkness = value in [0, 1].
+pub fn heatmap(title: &str, rows: &[String], steps: &[u64], values: &[Vec<f64>]) -> String {
+    let cols = steps.len().max(1) as f64;
+    let cell_w = (W - LEFT - RIGHT) / cols;
+    let cell_h = 16.0;
+    let height = TOP + BOTTOM + cell_h * rows.len() as f64;
+    let mut s = String::new();
+    let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="11">"#);
+    let _ = write!(s, r#"<text x="{}" y="18" font-size="14" text-anchor="middle">{}</text>"#, W / 2.0, escape(title));
+    for (r, label) in rows.iter().enumerate() {
+        let y = TOP + cell_h * r as f64;
+        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, LEFT - 4.0, y + 12.0, escape(label));
+        for (c, v) in values.get(r).into_iter().flatten().enumerate() {
+            let shade = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+            let _ = write!(
+                s,
+                r#"<rect x="{:.2}" y="{y}" width="{:.2}" height="{cell_h}" fill="rgb({shade},{shade},255)"><title>{} step {}: {v:.4}</title></rect>"#,
+                LEFT + cell_w * c as f64,
+                cell_w.max(0.5),
+                escape(label),
+                steps.get(c).copied().unwrap_or_default()
+            );
+        }
+    }
+    if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
+        let y = TOP + cell_h * rows.len() as f64 + 14.0;
+        let _ = write!(s, r#"<text x="{LEFT}" y="{y}">step {first}</text><text x="{}" y="{y}" text-anchor="end">step {last}</text>"#, W - RIGHT);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_well_formed_svg() {
+        let s = line_chart("r <&>", "step", "reward", &[Series { name: "all".into(), points: vec![(1.0, 0.2), (2.0, 0.4)] }]);
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        assert!(s.contains("r &lt;&amp;&gt;"));
+        assert!(s.contains("<polyline"));
+        let h = heatmap("p", &["en".into(), "zh".into()], &[1, 2], &[vec![0.5, 1.0], vec![0.5, 0.0]]);
+        assert_eq!(h.matches("<rect").count(), 4);
+    }
+}
