@@ -53,6 +53,15 @@ pub enum Command {
         /// A run (or arm) directory holding metrics.jsonl and router_log.jsonl.
         run_dir: PathBuf,
     },
+    /// Compute per-language-pair cosine statistics for the reward's encoder from a parallel
+    /// corpus (runs `lrpo-calibrate`, built with the reward plugin; `--help` lists its options),
+    /// e.g. `lrpo-host calibrate --parallel examples/data/parallel.jsonl --out pair_stats.csv`.
+    #[command(disable_help_flag = true)]
+    Calibrate {
+        /// Arguments for lrpo-calibrate.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Compare the arms of an A/B run.
     #[command(subcommand)]
     Ab(AbCommand),

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Data(DataCommand::Prepare { input, out, seed }) => {
             data::prepare(&input, &out, seed).map(|summary| (format!("{summary}\n"), true))
         }
+        Command::Calibrate { args } => commands::calibrate(&args).map(|()| (String::new(), true)),
         Command::Report { run_dir } => {
             lrpo_host::report::write_report(&run_dir).map(|page| (format!("wrote {}\n", page.display()), true))
         }

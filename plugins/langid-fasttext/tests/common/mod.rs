@@ -1,0 +1,131 @@
+//! Helpers shared by the integration tests: where the repo, its venv, the model and the data
+//! live, and a runner for the C++ reference (`fasttext-predict` in the project venv).
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+pub fn shared_data() -> PathBuf {
+    repo_root().join("../shared/data")
+}
+
+/// The venv's python (`LRPO_VENV_PYTHON`, which scripts/setup.sh puts in the cargo env, else
+/// `<repo>/.venv/bin/python`); a missing venv fails the test with the set-up command to run.
+pub fn venv_python() -> PathBuf {
+    let python = std::env::var_os("LRPO_VENV_PYTHON")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    assert!(python.exists(), "{} is missing: run scripts/setup.sh to create the project venv", python.display());
+    python
+}
+
+/// The cached lid.176.ftz; a missing model fails the test with the set-up command to run.
+pub fn lid_model_path() -> PathBuf {
+    let path = lrpo_langid_fasttext::default_model_path();
+    assert!(path.exists(), "{} is missing: run scripts/setup.sh to fetch it", path.display());
+    path
+}
+
+/// Predictions of the official C++ (via `fasttext-predict`) for each text: (label, prob) pairs.
+pub fn reference_predictions(model: &Path, texts: &[String], k: usize) -> Vec<Vec<(String, f64)>> {
+    let python = venv_python();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("texts.jsonl");
+    let mut f = std::fs::File::create(&input).expect("write texts");
+    for t in texts {
+        writeln!(f, "{}", serde_json::to_string(t).unwrap()).unwrap();
+    }
+    drop(f);
+    let script = dir.path().join("reference.py");
+    std::fs::write(
+        &script,
+        r#"
+import json, sys
+try:
+    import fasttext
+except ImportError:
+    sys.exit("fasttext-predict is not installed in the venv: run scripts/setup.sh")
+model_path, texts_path, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model = fasttext.load_model(model_path)
+with open(texts_path, encoding="utf-8") as f:
+    texts = [json.loads(line) for line in f]
+out = []
+for text in texts:
+    labels, probs = model.predict(text, k=k)
+    out.append([[l, float(p)] for l, p in zip(labels, probs)])
+json.dump(out, sys.stdout)
+"#,
+    )
+    .unwrap();
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(model)
+        .arg(&input)
+        .arg(k.to_string())
+        .output()
+        .expect("run the python reference");
+    assert!(
+        output.status.success(),
+        "python reference failed (run scripts/setup.sh if packages are missing):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let parsed: Vec<Vec<(String, f64)>> = serde_json::from_slice(&output.stdout).expect("reference JSON");
+    assert_eq!(parsed.len(), texts.len());
+    parsed
+}
+
+/// Questions and context sentences of XQuAD, `per_language` of each kind per language.
+pub fn xquad_sentences(per_language: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for lang in ["ar", "de", "en", "es", "ru", "vi", "zh"] {
+        let path = shared_data().join(format!("xquad/xquad.{lang}.json"));
+        let raw = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (the shared data set is required)", path.display()));
+        let doc: Value = serde_json::from_str(&raw).expect("xquad JSON");
+        let mut questions = Vec::new();
+        let mut sentences = Vec::new();
+        for article in doc["data"].as_array().expect("data") {
+            for para in article["paragraphs"].as_array().expect("paragraphs") {
+                sentences.extend(split_sentences(para["context"].as_str().expect("context")));
+                for qa in para["qas"].as_array().expect("qas") {
+                    questions.push(qa["question"].as_str().expect("question").replace('\n', " "));
+                }
+            }
+        }
+        out.extend(questions.into_iter().take(per_language));
+        out.extend(sentences.into_iter().take(per_language));
+    }
+    out
+}
+
+fn split_sentences(context: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in context.chars() {
+        if c == '\n' {
+            current.push(' ');
+            continue;
+        }
+        current.push(c);
+        if matches!(c, '.' | '。' | '?' | '？' | '!' | '！' | '؟') {
+            let s = current.trim();
+            if s.chars().count() > 3 {
+                out.push(s.to_string());
+            }
+            current.clear();
+        }
+    }
+    let s = current.trim();
+    if s.chars().count() > 3 {
+        out.push(s.to_string());
+    }
+    out
+}
