@@ -1,0 +1,323 @@
+//! Decoder-only LMs in Hugging Face layout: Llama family, Qwen2/2.5 (q/k/v biases), Qwen3
+//! (per-head q/k RMSNorm); grouped-query attention, tied or untied embeddings.
+
+use std::path::Path;
+
+use lrpo_core::{Error, Result};
+use tch::{Device, Kind, Tensor};
+
+use crate::hf_config::{DecoderConfig, DecoderFamily, HfConfig};
+use crate::rope::{self, Rotary};
+use crate::tensors::TensorStore;
+
+#[derive(Debug)]
+pub(crate) struct Linear {
+    pub w: Tensor,
+    pub b: Option<Tensor>,
+}
+
+impl Linear {
+    pub(crate) fn load(store: &mut TensorStore, params: &mut Vec<(String, Tensor)>, name: &str, out: i64, inp: i64, bias: bool) -> Result<Self> {
+        let w = store.take(&format!("{name}.weight"), &[out, inp])?;
+        params.push((format!("{name}.weight"), w.shallow_clone()));
+        let b = if bias {
+            let b = store.take(&format!("{name}.bias"), &[out])?;
+            params.push((format!("{name}.bias"), b.shallow_clone()));
+            Some(b)
+        } else {
+            None
+        };
+        Ok(Linear { w, b })
+    }
+
+    pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.w, self.b.as_ref())
+    }
+}
+
+pub(crate) fn take_param(store: &mut TensorStore, params: &mut Vec<(String, Tensor)>, name: &str, shape: &[i64]) -> Result<Tensor> {
+    let t = store.take(name, shape)?;
+    params.push((name.to_string(), t.shallow_clone()));
+    Ok(t)
+}
+
+/// RMSNorm computed in f32 and cast back before the weight, as transformers does.
+pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Tensor {
+    let xf = x.to_kind(Kind::Float);
+    let var = xf.square().mean_dim(-1, true, Kind::Float);
+    weight * (xf * (var + eps).rsqrt()).to_kind(x.kind())
+}
+
+#[derive(Debug)]
+struct Block {
+    input_norm: Tensor,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    post_norm: Tensor,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// Keys and values of every layer for the tokens seen so far, plus their padding mask.
+#[derive(Debug, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    mask: Option<Tensor>,
+}
+
+impl KvCache {
+    pub fn new() -> Self {
+        KvCache::default()
+    }
+    /// Number of positions cached (padding included).
+    pub fn len(&self) -> i64 {
+        self.mask.as_ref().map_or(0, |m| m.size()[1])
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn batch(&self) -> Option<i64> {
+        self.mask.as_ref().map(|m| m.size()[0])
+    }
+    /// Keeps only the batch rows in `rows` (e.g. after some sequences finished).
+    pub fn select_rows(&mut self, rows: &Tensor) {
+        for (k, v) in self.layers.iter_mut() {
+            *k = k.index_select(0, rows);
+            *v = v.index_select(0, rows);
+        }
+        if let Some(m) = self.mask.as_mut() {
+            *m = m.index_select(0, rows);
+        }
+    }
+}
+
+/// A causal LM with its weights on one device in one dtype.
+#[derive(Debug)]
+pub struct DecoderLm {
+    pub config: DecoderConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    /// `None` when the output projection is the (tied) input embedding.
+    lm_head: Option<Tensor>,
+    rotary: Rotary,
+    params: Vec<(String, Tensor)>,
+    device: Device,
+    kind: Kind,
+}
+
+impl DecoderLm {
+    /// Loads `config.json` and the safetensors checkpoint of a Hugging Face model directory.
+    pub fn from_dir(dir: &Path, kind: Kind, device: Device) -> Result<Self> {
+        let config = DecoderConfig::from_hf(&HfConfig::read(&dir.join("config.json"))?)?;
+        let store = TensorStore::load_dir(dir, kind, device)?;
+        Self::from_store(config, store, kind, device)
+    }
+
+    pub fn from_store(config: DecoderConfig, mut store: TensorStore, kind: Kind, device: Device) -> Result<Self> {
+        let c = &config;
+        let (h, hd) = (c.hidden_size, c.head_dim);
+        let mut params = Vec::new();
+        let p = &mut params;
+        let embed = take_param(&mut store, p, "model.embed_tokens.weight", &[c.vocab_size, h])?;
+        let mut blocks = Vec::with_capacity(c.num_layers);
+        for i in 0..c.num_layers {
+            let pre = format!("model.layers.{i}");
+            let qk_norm = c.family == DecoderFamily::Qwen3;
+            blocks.push(Block {
+                input_norm: take_param(&mut store, p, &format!("{pre}.input_layernorm.weight"), &[h])?,
+                q: Linear::load(&mut store, p, &format!("{pre}.self_attn.q_proj"), c.num_heads * hd, h, c.attention_bias)?,
+                k: Linear::load(&mut store, p, &format!("{pre}.self_attn.k_proj"), c.num_kv_heads * hd, h, c.attention_bias)?,
+                v: Linear::load(&mut store, p, &format!("{pre}.self_attn.v_proj"), c.num_kv_heads * hd, h, c.attention_bias)?,
+                // Qwen2 has no o_proj bias; Llama's attention_bias covers it.
+                o: Linear::load(&mut store, p, &format!("{pre}.self_attn.o_proj"), h, c.num_heads * hd, c.attention_bias && c.family != DecoderFamily::Qwen2)?,
+                q_norm: if qk_norm { Some(take_param(&mut store, p, &format!("{pre}.self_attn.q_norm.weight"), &[hd])?) } else { None },
+                k_norm: if qk_norm { Some(take_param(&mut store, p, &format!("{pre}.self_attn.k_norm.weight"), &[hd])?) } else { None },
+                post_norm: take_param(&mut store, p, &format!("{pre}.post_attention_layernorm.weight"), &[h])?,
+                gate: Linear::load(&mut store, p, &format!("{pre}.mlp.gate_proj"), c.intermediate_size, h, c.mlp_bias)?,
+                up: Linear::load(&mut store, p, &format!("{pre}.mlp.up_proj"), c.intermediate_size, h, c.mlp_bias)?,
+                down: Linear::load(&mut store, p, &format!("{pre}.mlp.down_proj"), h, c.intermediate_size, c.mlp_bias)?,
+            });
+        }
+        let norm = take_param(&mut store, p, "model.norm.weight", &[h])?;
+        let lm_head = if c.tie_word_embeddings {
+            // Some tied checkpoints still carry a copy; it must equal the embedding, so drop it.
+            store.take_opt("lm_head.weight", &[c.vocab_size, h])?;
+            None
+        } else {
+            Some(take_param(&mut store, p, "lm_head.weight", &[c.vocab_size, h])?)
+        };
+        let left = store.leftovers(|n| n.ends_with("rotary_emb.inv_freq"));
+        if !left.is_empty() {
+            return Err(Error::input(store.source().to_string(), format!("tensors the {:?} model does not use: {}", c.family, left.join(", "))));
+        }
+        let rotary = Rotary::new(hd, c.rope_theta, &c.rope_scaling, device);
+        Ok(DecoderLm { config, embed, blocks, norm, lm_head, rotary, params, device, kind })
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Every weight under its Hugging Face name; shallow clones sharing storage with the model.
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.params.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()
+    }
+
+    /// Turns gradient tracking on or off for every weight (on for training, off for sampling).
+    pub fn set_trainable(&self, trainable: bool) {
+        for (_, t) in &self.params {
+            let _ = t.set_requires_grad(trainable);
+        }
+    }
+
+    fn output_weight(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Final hidden states `[batch, seq, hidden]` for `input_ids` `[batch, seq]`.
+    ///
+    /// `attention_mask` (1 = token, 0 = padding; left padding for batched prompts) covers the
+    /// new tokens only; with a `cache`, the new tokens attend to everything cached and the cache
+    /// grows by `seq` positions. Position ids count real tokens only, as in transformers' generate.
+    pub fn forward_hidden(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (b, t) = crate::check_token_batch(input_ids, self.config.vocab_size, "decoder input_ids")?;
+        let ids = input_ids.to_kind(Kind::Int64).to_device(self.device);
+        let new_mask = match attention_mask {
+            Some(m) if m.size() != [b, t] => {
+                return Err(Error::input("decoder attention_mask", format!("shape {:?}, expected [{b}, {t}]", m.size())));
+            }
+            Some(m) => m.to_kind(Kind::Int64).to_device(self.device),
+            None => Tensor::ones([b, t], (Kind::Int64, self.device)),
+        };
+        if let Some(cb) = cache.as_ref().and_then(|c| c.batch()) {
+            if cb != b {
+                return Err(Error::input("decoder KV cache", format!("cache holds batch {cb}, input has {b}")));
+            }
+        }
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let full_mask = match cache.as_ref().and_then(|c| c.mask.as_ref()) {
+            Some(m) => Tensor::cat(&[m, &new_mask], 1),
+            None => new_mask,
+        };
+        let positions = (full_mask.cumsum(1, Kind::Int64) - 1).clamp_min(0).narrow(1, past, t);
+        let padded = full_mask.min().int64_value(&[]) == 0;
+        // No padding: plain causal attention lets libtorch pick its fused kernels.
+        let (mask, is_causal) = if !padded && past == 0 {
+            (None, t > 1)
+        } else if !padded && t == 1 {
+            (None, false)
+        } else {
+            let total = past + t;
+            let q_pos = Tensor::arange_start(past, total, (Kind::Int64, self.device)).unsqueeze(1);
+            let k_pos = Tensor::arange(total, (Kind::Int64, self.device)).unsqueeze(0);
+            let causal = k_pos.le_tensor(&q_pos);
+            let keys = full_mask.ne(0).view([b, 1, 1, total]);
+            // A padding query would see no key at all and give NaN, which then leaks through
+            // 0 * NaN in later layers; letting it see itself keeps it finite and unused.
+            let own = k_pos.eq_tensor(&q_pos);
+            (Some(causal.view([1, 1, t, total]).logical_and(&keys).logical_or(&own.view([1, 1, t, total]))), false)
+        };
+
+        let c = &self.config;
+        let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
+        let (cos, sin) = self.rotary.cos_sin(&positions, self.kind);
+        let mut h = Tensor::embedding(&self.embed, &ids, -1, false, false);
+        let mut new_layers = Vec::with_capacity(self.blocks.len());
+        for (i, blk) in self.blocks.iter().enumerate() {
+            let x = rms_norm(&h, &blk.input_norm, c.rms_norm_eps);
+            let mut q = blk.q.forward(&x).view([b, t, nh, hd]);
+            let mut k = blk.k.forward(&x).view([b, t, nkv, hd]);
+            let v = blk.v.forward(&x).view([b, t, nkv, hd]).transpose(1, 2);
+            if let (Some(qn), Some(kn)) = (&blk.q_norm, &blk.k_norm) {
+                q = rms_norm(&q, qn, c.rms_norm_eps);
+                k = rms_norm(&k, kn, c.rms_norm_eps);
+            }
+            let q = rope::apply(&q.transpose(1, 2), &cos, &sin);
+            let k = rope::apply(&k.transpose(1, 2), &cos, &sin);
+            let (k, v) = match cache.as_ref().and_then(|c| c.layers.get(i)) {
+                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2), Tensor::cat(&[pv, &v], 2)),
+                None => (k, v),
+            };
+            let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), 0.0, is_causal, None, nh != nkv);
+            if cache.is_some() {
+                new_layers.push((k, v));
+            }
+            let attn = attn.transpose(1, 2).reshape([b, t, nh * hd]);
+            // Not `+=`: under autograd the old `h` is saved by the norm above and must not change.
+            h = &h + blk.o.forward(&attn);
+            let x = rms_norm(&h, &blk.post_norm, c.rms_norm_eps);
+            h = &h + blk.down.forward(&(blk.gate.forward(&x).silu() * blk.up.forward(&x)));
+        }
+        if let Some(cache) = cache {
+            cache.layers = new_layers;
+            cache.mask = Some(full_mask);
+        }
+        Ok(rms_norm(&h, &self.norm, c.rms_norm_eps))
+    }
+
+    /// Full-vocabulary logits `[batch, seq, vocab]` (in the model dtype).
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let h = self.forward_hidden(input_ids, attention_mask, cache)?;
+        Ok(h.linear::<Tensor>(self.output_weight(), None))
+    }
+
+    /// f32 log-probability of each token given the ones before it: `[batch, seq - 1]`, entry
+    /// `[i, j]` for token `j + 1` of row `i`.
+    ///
+    /// The vocabulary projection runs `chunk_tokens` positions at a time, so at most that many
+    /// full-vocabulary rows exist at once outside autograd (under autograd each chunk's softmax
+    /// input stays alive until backward, as it must).
+    pub fn token_logprobs(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, chunk_tokens: i64) -> Result<Tensor> {
+        let size = input_ids.size();
+        if size.len() != 2 || size[1] < 2 {
+            return Err(Error::input("decoder input_ids", format!("need [batch, seq >= 2] to score tokens, got {size:?}")));
+        }
+        let (b, t) = (size[0], size[1]);
+        let h = self.forward_hidden(input_ids, attention_mask, None)?;
+        let hs = h.narrow(1, 0, t - 1).reshape([-1, self.config.hidden_size]);
+        let targets = input_ids.to_device(self.device).to_kind(Kind::Int64).narrow(1, 1, t - 1).reshape([-1]);
+        let n = b * (t - 1);
+        let chunk = chunk_tokens.max(1);
+        let mut parts = Vec::with_capacity(((n + chunk - 1) / chunk) as usize);
+        let mut start = 0;
+        while start < n {
+            let len = chunk.min(n - start);
+            let logits = hs.narrow(0, start, len).linear::<Tensor>(self.output_weight(), None).to_kind(Kind::Float);
+            let picked = logits.gather(1, &targets.narrow(0, start, len).unsqueeze(1), false).squeeze_dim(1);
+            parts.push(picked - logits.logsumexp([-1i64].as_slice(), false));
+            start += len;
+        }
+        Ok(Tensor::cat(&parts, 0).view([b, t - 1]))
+    }
+
+    /// Greedy continuation of one prompt with the KV cache; stops after `max_new` tokens or at
+    /// any id in `stop` (which is included in the result).
+    pub fn greedy(&self, prompt: &[i64], max_new: usize, stop: &[i64]) -> Result<Vec<i64>> {
+        if prompt.is_empty() {
+            return Err(Error::input("greedy prompt", "empty prompt"));
+        }
+        let _guard = tch::no_grad_guard();
+        let mut cache = KvCache::new();
+        let mut input = Tensor::from_slice(prompt).view([1, -1]);
+        let mut out = Vec::with_capacity(max_new);
+        for _ in 0..max_new {
+            let logits = self.forward(&input, None, Some(&mut cache))?;
+            let next = logits.select(1, -1).argmax(-1, false).int64_value(&[0]);
+            out.push(next);
+            if stop.contains(&next) {
+                break;
+            }
+            input = Tensor::from_slice(&[next]).view([1, 1]);
+        }
+        Ok(out)
+    }
+}

