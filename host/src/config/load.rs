@@ -1,7 +1,7 @@
 //! Layering: built-in defaults -> TOML file -> `LRPO_` environment (`__` nests) -> `--set`.
 
 use super::suggest::with_suggestion;
-use super::{RawConfig, DEFAULT_COMPONENTS};
+use super::{default_run, RawConfig};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use lrpo_core::{Error, Result};
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// Where the configuration comes from.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    /// `--config FILE`; without it the built-in default run's components are used.
+    /// `--config FILE`; without it the built-in default run is used.
     pub file: Option<PathBuf>,
     /// `--set key=value` flags, in order.
     pub overrides: Vec<String>,
@@ -33,7 +33,7 @@ pub fn load(sources: &Sources) -> Result<RawConfig> {
                 .map_err(|e| Error::input(file.display().to_string(), format!("not valid TOML: {e}")))?;
             fig = fig.merge(Toml::file_exact(file));
         }
-        None => fig = fig.merge(Toml::string(DEFAULT_COMPONENTS)),
+        None => fig = fig.merge(Toml::string(&default_run())),
     }
     if sources.env {
         fig = fig.merge(
@@ -115,6 +115,11 @@ mod tests {
         let cfg = load(&Sources::default()).unwrap();
         assert_eq!(cfg.components.router["lrpo"].kind, "lrpo-bandit");
         assert_eq!(cfg.components.router["lrpo"].config["update_every"].as_integer(), Some(5));
+        assert_eq!(cfg.components.rollout_engine["smollm2"].kind, "sampler");
+        assert!(cfg.data.train_files[0].ends_with("examples/data/prepared/train.parquet"));
+        assert!(cfg.data.train_files[0].is_file(), "the default run's data is in the repository");
+        let stats = cfg.components.reward_model["e5"].config["pair_stats"].as_str().unwrap();
+        assert!(stats.starts_with(&lrpo_core::paths::cache_dir().display().to_string()), "{stats}");
     }
 
     #[test]

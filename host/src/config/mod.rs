@@ -216,5 +216,15 @@ impl ArmConfig {
     }
 }
 
-/// The components of the built-in default run (used when no `--config` is given).
-pub const DEFAULT_COMPONENTS: &str = include_str!("default_components.toml");
+/// The built-in default run (used when no `--config` is given), before its placeholders are
+/// filled by [`default_run`].
+const DEFAULT_RUN: &str = include_str!("default_run.toml");
+
+/// The default run with `{cache}` (the model cache) and `{repo}` (the source tree this binary
+/// was built from, which holds the bundled dataset) filled in.
+pub fn default_run() -> String {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
+    DEFAULT_RUN
+        .replace("{cache}", &lrpo_core::paths::cache_dir().display().to_string())
+        .replace("{repo}", &repo.display().to_string())
+}
