@@ -1,0 +1,97 @@
+//! One GRPO optimizer step on SmolLM2-135M (16 responses x 64 tokens after 32-token prompts,
+//! f32, CPU: reference forward, policy forward + backward, clipping, AdamW) in lrpo-optim-grpo
+//! vs the same step written in PyTorch on transformers' model, side by side in one run.
+//!
+//!     cargo bench -p lrpo-optim-grpo --bench grpo_step
+//!
+//! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3).
+
+use std::process::Command;
+use std::time::Instant;
+
+use lrpo_core::{Optimizer, TrainBatch, TrainSample};
+use lrpo_optim_grpo::{Grpo, GrpoConfig};
+use rand::{Rng, SeedableRng};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+fn all_ms(xs: &[f64]) -> Vec<u64> {
+    xs.iter().map(|x| (x * 1e3).round() as u64).collect()
+}
+
+fn batch(vocab: u32) -> TrainBatch {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let samples = (0..16)
+        .map(|i| TrainSample {
+            group_id: i / 4,
+            prompt_tokens: (0..32).map(|_| rng.gen_range(3..vocab)).collect(),
+            response_tokens: (0..64).map(|_| rng.gen_range(3..vocab)).collect(),
+            sampler_logprobs: vec![-2.0; 64],
+            reward: f64::from(rng.gen_range(0..=10u8)) / 10.0,
+        })
+        .collect();
+    TrainBatch { step: 0, samples }
+}
+
+fn main() {
+    let threads = env_usize("LRPO_BENCH_THREADS", 2);
+    let reps = env_usize("LRPO_BENCH_REPS", 3).max(1);
+    let dir = lrpo_core::paths::model_dir("smollm2-135m-instruct");
+    if !dir.join("config.json").is_file() {
+        eprintln!("{} is missing: run {}", dir.display(), lrpo_core::paths::SETUP_COMMAND);
+        std::process::exit(1);
+    }
+    // The LRPO defaults (token-mean, KL 0.001 k3, micro-batches of 4, one update per step).
+    let cfg = serde_json::json!({"micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-6});
+    let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
+    config.model_dir = Some(dir.clone());
+    config.threads = threads;
+    let mut opt = Grpo::new(config).expect("load SmolLM2");
+    let batch = batch(opt.policy().config.vocab_size as u32);
+    let work = tempfile::tempdir().expect("tempdir");
+    let batch_path = work.path().join("batch.json");
+    std::fs::write(&batch_path, serde_json::to_string(&batch).unwrap()).expect("write batch");
+
+    let mut times = Vec::with_capacity(reps);
+    let mut loss = f64::NAN;
+    for i in 0..=reps {
+        let start = Instant::now();
+        let stats = opt.step(&batch).expect("step");
+        let elapsed = start.elapsed().as_secs_f64();
+        loss = stats.get("loss").unwrap_or(f64::NAN);
+        if i > 0 {
+            times.push(elapsed);
+        }
+    }
+    let times_copy = times.clone();
+    let ours = median(times);
+    drop(opt);
+    println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}");
+    println!("  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?})", ours * 1e3, times_ms = all_ms(&times_copy));
+
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(manifest.join("../../.venv/bin/python"))
+        .arg(manifest.join("benches/grpo_step.py"))
+        .args([dir.to_str().unwrap(), batch_path.to_str().unwrap(), &threads.to_string(), &reps.to_string(), &cfg.to_string()])
+        .output()
+        .expect("run python (scripts/setup.sh creates .venv)");
+    if !out.status.success() {
+        eprintln!("PyTorch side failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        std::process::exit(1);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.split_whitespace();
+    let theirs: f64 = fields.next().and_then(|v| v.parse().ok()).expect("median seconds from python");
+    let their_loss: f64 = fields.next().and_then(|v| v.parse().ok()).expect("loss from python");
+    let their_all: Vec<u64> = fields.filter_map(|v| v.parse::<f64>().ok()).map(|x| (x * 1e3).round() as u64).collect();
+
+    println!("  PyTorch + transformers {:>8.0} ms   (loss {their_loss:.6}; all: {their_all:?})", theirs * 1e3);
+    println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
+}

@@ -1,0 +1,245 @@
+//! The `grpo` optimizer: a trainable policy, an optional frozen reference, and one GRPO update
+//! per training step (spec §5).
+
+use std::time::Instant;
+
+use lrpo_core::{Error, Result, StepStats, TrainBatch};
+use lrpo_torch::DecoderLm;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Kind, Tensor};
+
+use crate::adamw::{clip_grad_norm, AdamW, AdamWParams};
+use crate::advantage::advantages;
+use crate::batch::{validate, MicroBatch};
+use crate::config::GrpoConfig;
+use crate::loss::{aggregate, entropy_from_logits, kl_penalty, masked_mean, policy_loss, Clip};
+use crate::schedule::Schedule;
+use crate::stats::StepTotals;
+
+pub struct Grpo {
+    pub(crate) config: GrpoConfig,
+    pub(crate) policy: DecoderLm,
+    pub(crate) reference: Option<DecoderLm>,
+    /// The policy's weights under their HF names, sharing storage with the model.
+    pub(crate) params: Vec<(String, Tensor)>,
+    pub(crate) optimizer: AdamW,
+    pub(crate) schedule: Schedule,
+    /// Completed training steps; indexes the learning-rate schedule.
+    pub(crate) steps_done: u64,
+    /// Only drawn from when `shuffle` is on; saved so a resumed run shuffles identically.
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) device: Device,
+}
+
+impl std::fmt::Debug for Grpo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Grpo(step {}, {} params)", self.steps_done, self.params.len())
+    }
+}
+
+/// Per-token log-probs of a micro-batch's response tokens `[b, R]`, and the logits `[b·R, V]`
+/// they came from.
+fn score(model: &DecoderLm, mb: &MicroBatch, temperature: f64) -> Result<(Tensor, Tensor)> {
+    let hidden = model.forward_hidden(&mb.input_ids, None, None)?;
+    let h = model.config.hidden_size;
+    let states = hidden.reshape([-1, h]).index_select(0, &mb.positions);
+    let mut logits = states.linear::<Tensor>(&output_weight(model)?, None).to_kind(Kind::Float);
+    if temperature != 1.0 {
+        logits /= temperature;
+    }
+    let picked = logits.gather(1, &mb.targets.unsqueeze(1), false).squeeze_dim(1);
+    let logp = picked - logits.logsumexp([-1i64].as_slice(), false);
+    Ok((logp.view([mb.rows.len() as i64, mb.response_len as i64]), logits))
+}
+
+/// The vocabulary projection; lrpo-torch keeps it private, so find it by its HF name.
+fn output_weight(model: &DecoderLm) -> Result<Tensor> {
+    let name = if model.config.tie_word_embeddings { "model.embed_tokens.weight" } else { "lm_head.weight" };
+    model
+        .named_parameters()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::runtime(format!("decoder has no `{name}` parameter")))
+}
+
+impl Grpo {
+    pub fn new(config: GrpoConfig) -> Result<Self> {
+        config.validate()?;
+        let device = lrpo_torch::parse_device("device", &config.device)?;
+        let kind = lrpo_torch::parse_dtype("dtype", &config.dtype)?;
+        let threads = if config.threads == 0 { lrpo_sdk::thread_budget() } else { config.threads };
+        lrpo_torch::set_num_threads(threads);
+        let load = |dir: std::path::PathBuf, key: &str| -> Result<DecoderLm> {
+            if !dir.join("config.json").is_file() {
+                return Err(Error::config(
+                    key,
+                    format!("{} holds no model (config.json missing); run {} to fetch the default models", dir.display(), lrpo_core::paths::SETUP_COMMAND),
+                ));
+            }
+            DecoderLm::from_dir(&dir, kind, device)
+        };
+        let policy = load(config.model_dir(), "model_dir")?;
+        policy.set_trainable(true);
+        let reference = if config.kl_coef != 0.0 {
+            let dir = config.ref_model_dir.clone().unwrap_or_else(|| config.model_dir());
+            let reference = load(dir, "ref_model_dir")?;
+            reference.set_trainable(false);
+            if reference.config.vocab_size != policy.config.vocab_size {
+                return Err(Error::config("ref_model_dir", "reference and policy vocabularies differ"));
+            }
+            Some(reference)
+        } else {
+            None
+        };
+        let params = policy.named_parameters();
+        let tensors: Vec<Tensor> = params.iter().map(|(_, t)| t.shallow_clone()).collect();
+        let optimizer = AdamW::new(
+            &tensors,
+            AdamWParams { beta1: config.betas[0], beta2: config.betas[1], eps: config.eps, weight_decay: config.weight_decay },
+        );
+        let schedule = Schedule {
+            lr: config.lr,
+            kind: config.lr_schedule,
+            warmup_steps: config.warmup_steps,
+            total_steps: config.total_steps,
+            min_lr_ratio: config.min_lr_ratio,
+        };
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        Ok(Grpo { config, policy, reference, params, optimizer, schedule, steps_done: 0, rng, device })
+    }
+
+    pub fn policy(&self) -> &DecoderLm {
+        &self.policy
+    }
+
+    pub fn steps_done(&self) -> u64 {
+        self.steps_done
+    }
+
+    fn param_tensors(&self) -> Vec<Tensor> {
+        self.params.iter().map(|(_, t)| t.shallow_clone()).collect()
+    }
+
+    fn zero_grads(&self) {
+        for (_, p) in &self.params {
+            p.shallow_clone().zero_grad();
+        }
+    }
+
+    /// Log-probs of every row under `model`, one forward per micro-batch, without autograd.
+    fn row_logprobs(&self, model: &DecoderLm, batch: &TrainBatch, adv: &[f64]) -> Result<Vec<Vec<f32>>> {
+        let _guard = tch::no_grad_guard();
+        let n = batch.samples.len();
+        let mut out = vec![Vec::new(); n];
+        let rows: Vec<usize> = (0..n).collect();
+        for chunk in rows.chunks(self.config.micro_batch_size) {
+            let mb = MicroBatch::build(batch, chunk, adv, self.device);
+            let (logp, _) = score(model, &mb, self.config.temperature)?;
+            for (i, values) in mb.split_rows(&logp, |i| batch.samples[i].response_tokens.len()) {
+                out[i] = values;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One GRPO training step: advantages, then `ppo_epochs` passes of mini-batch updates.
+    pub fn train_step(&mut self, batch: &TrainBatch) -> Result<StepStats> {
+        let started = Instant::now();
+        validate(batch, self.policy.config.vocab_size)?;
+        let cfg = self.config.clone();
+        let n = batch.samples.len();
+        let group_ids: Vec<u64> = batch.samples.iter().map(|s| s.group_id).collect();
+        let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
+        let adv = advantages(cfg.adv_estimator, &group_ids, &rewards);
+        let lr = self.schedule.lr_at(self.steps_done);
+        let mini = if cfg.mini_batch_size == 0 { n } else { cfg.mini_batch_size.min(n) };
+        // With one update per step π_old is the current policy: its detached log-probs give
+        // ρ ≡ 1 without a separate pass (verl does the same).
+        let recompute_old = n.div_ceil(mini) > 1 || cfg.ppo_epochs > 1;
+        let old_rows = if recompute_old { Some(self.row_logprobs(&self.policy, batch, &adv)?) } else { None };
+        let ref_rows = match &self.reference {
+            Some(reference) => Some(self.row_logprobs(reference, batch, &adv)?),
+            None => None,
+        };
+        let sampler_rows: Vec<Vec<f32>> = batch.samples.iter().map(|s| s.sampler_logprobs.clone()).collect();
+        let clip = Clip { low: cfg.clip_ratio_low, high: cfg.clip_ratio_high, c: cfg.clip_ratio_c };
+        let params = self.param_tensors();
+        let mut totals = StepTotals::default();
+        let mut order: Vec<usize> = (0..n).collect();
+
+        for epoch in 0..cfg.ppo_epochs {
+            if cfg.shuffle {
+                order.shuffle(&mut self.rng);
+            }
+            for mini_rows in order.chunks(mini) {
+                self.zero_grads();
+                totals.begin_update();
+                for micro_rows in mini_rows.chunks(cfg.micro_batch_size) {
+                    let weight = micro_rows.len() as f64 / mini_rows.len() as f64;
+                    let mb = MicroBatch::build(batch, micro_rows, &adv, self.device);
+                    let (logp, logits) = score(&self.policy, &mb, cfg.temperature)?;
+                    let old = match &old_rows {
+                        Some(rows) => mb.grid(rows, self.device),
+                        None => logp.detach(),
+                    };
+                    let pl = policy_loss(&logp, &old, &mb.advantages, clip);
+                    let pg_loss = aggregate(&pl.loss, &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length);
+                    let mut loss = pg_loss.shallow_clone();
+                    let shape = [mb.rows.len() as i64, mb.response_len as i64];
+                    let entropy = if cfg.entropy_coeff != 0.0 {
+                        let e = aggregate(&entropy_from_logits(&logits).view(shape), &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length);
+                        loss -= &e * cfg.entropy_coeff;
+                        e.detach()
+                    } else {
+                        let _guard = tch::no_grad_guard();
+                        aggregate(&entropy_from_logits(&logits.detach()).view(shape), &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length)
+                    };
+                    let kl = match &ref_rows {
+                        Some(rows) => {
+                            let k = aggregate(&kl_penalty(&logp, &mb.grid(rows, self.device), cfg.kl_estimator), &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length);
+                            loss += &k * cfg.kl_coef;
+                            k.detach()
+                        }
+                        None => Tensor::zeros([], (Kind::Float, self.device)),
+                    };
+                    (&loss * weight).f_backward().map_err(|e| Error::runtime(format!("backward pass: {e}")))?;
+                    let _guard = tch::no_grad_guard();
+                    let value = |t: &Tensor| t.to_kind(Kind::Double).double_value(&[]);
+                    totals.add_micro(
+                        weight,
+                        [
+                            ("loss", value(&loss)),
+                            ("pg_loss", value(&pg_loss)),
+                            ("kl_loss", value(&kl)),
+                            ("entropy", value(&entropy)),
+                            ("pg_clipfrac", value(&masked_mean(&pl.clipped, &mb.mask))),
+                            ("pg_clipfrac_lower", value(&masked_mean(&pl.clipped_lower, &mb.mask))),
+                            ("ppo_kl", value(&masked_mean(&pl.approx_kl, &mb.mask))),
+                        ],
+                    );
+                    if epoch == 0 {
+                        let diff = (&old - mb.grid(&sampler_rows, self.device)).abs();
+                        totals.add_sampler_diff(value(&(diff * &mb.mask).sum(Kind::Float)), value(&mb.mask.sum(Kind::Float)));
+                    }
+                }
+                let norm = clip_grad_norm(&params, cfg.grad_clip);
+                if norm.is_finite() {
+                    self.optimizer.step(&params, lr);
+                } else {
+                    tracing::warn!(step = batch.step, grad_norm = norm, "non-finite gradient norm; update skipped");
+                }
+                totals.end_update(norm);
+                self.zero_grads();
+            }
+        }
+        self.steps_done += 1;
+        let mut stats = totals.finish();
+        stats.set("lr", lr);
+        crate::stats::batch_stats(&mut stats, batch, &adv);
+        stats.set("time_s", started.elapsed().as_secs_f64());
+        Ok(stats)
+    }
+}
