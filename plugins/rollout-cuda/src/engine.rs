@@ -1,0 +1,225 @@
+//! Batched generation: identical prompts are prefilled once and their KV cache is shared by
+//! every sample of the group; finished sequences leave the batch at once.
+
+use std::collections::HashMap;
+
+use lrpo_core::{Error, FinishReason, GenerationRequest, GenerationResult, Result};
+use lrpo_torch::{DecoderLm, KvCache, TextTokenizer};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{Kind, Tensor};
+
+use crate::sampling::{self, RowParams};
+use crate::stop::{StopRule, Verdict};
+
+fn torch(context: &'static str) -> impl Fn(tch::TchError) -> Error {
+    move |e| Error::runtime(format!("sampler: {context}: {e}"))
+}
+
+/// One sequence being generated.
+struct Row {
+    request: usize,
+    /// Which prompt of the chunk.
+    slot: usize,
+    rule: StopRule,
+    rng: ChaCha8Rng,
+    tokens: Vec<u32>,
+    logprobs: Vec<f32>,
+}
+
+/// A set of requests generated together: their distinct prompts and, per row, which prompt.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    pub prompts: Vec<Vec<u32>>,
+    /// `(prompt slot, request index)` per row.
+    pub rows: Vec<(usize, usize)>,
+}
+
+/// Packs requests into chunks of at most `max_rows` rows, keeping each group of identical
+/// prompts together as far as the limit allows (a larger group is split across chunks).
+pub(crate) fn plan_chunks(prompt_ids: &[Vec<u32>], wanted: &[usize], max_rows: usize) -> Vec<Chunk> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut slot_of: HashMap<&[u32], usize> = HashMap::new();
+    for &r in wanted {
+        let slot = *slot_of.entry(prompt_ids[r].as_slice()).or_insert_with(|| {
+            groups.push((r, Vec::new()));
+            groups.len() - 1
+        });
+        groups[slot].1.push(r);
+    }
+    let mut chunks = vec![Chunk::default()];
+    for (first, members) in groups {
+        for piece in members.chunks(max_rows.max(1)) {
+            if chunks.last().is_some_and(|c| c.rows.len() + piece.len() > max_rows) {
+                chunks.push(Chunk::default());
+            }
+            let chunk = chunks.last_mut().expect("one chunk at least");
+            chunk.prompts.push(prompt_ids[first].clone());
+            let slot = chunk.prompts.len() - 1;
+            chunk.rows.extend(piece.iter().map(|&r| (slot, r)));
+        }
+    }
+    chunks.retain(|c| !c.rows.is_empty());
+    chunks
+}
+
+/// The model, its tokenizer (left padding) and the generation loop.
+pub struct Generator {
+    pub model: DecoderLm,
+    pub tokenizer: TextTokenizer,
+    pub max_batch_size: usize,
+    /// The fused CUDA kernel, used instead of the libtorch ops when the model is on a GPU.
+    pub fused: Option<crate::cuda::FusedSampler>,
+}
+
+impl Generator {
+    /// Logits `[B, V]` (f32) of the last position, without projecting the other positions.
+    fn last_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let last = hidden.select(1, -1);
+        let w = self.output_weight()?;
+        Ok(last.linear::<Tensor>(&w, None).to_kind(Kind::Float))
+    }
+
+    /// lrpo-torch keeps its output projection private; it is `lm_head.weight`, or the input
+    /// embedding when the two are tied.
+    fn output_weight(&self) -> Result<Tensor> {
+        let want = if self.model.config.tie_word_embeddings { "model.embed_tokens.weight" } else { "lm_head.weight" };
+        self.model
+            .named_parameters()
+            .into_iter()
+            .find(|(n, _)| n == want)
+            .map(|(_, t)| t)
+            .ok_or_else(|| Error::runtime(format!("sampler: the model has no `{want}`")))
+    }
+
+    pub fn generate(&self, requests: &[GenerationRequest]) -> Result<Vec<GenerationResult>> {
+        let _no_grad = tch::no_grad_guard();
+        let mut prompt_ids = Vec::with_capacity(requests.len());
+        let mut encoded: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (i, r) in requests.iter().enumerate() {
+            let what = format!("request {i}");
+            sampling::check_params(&what, &r.sampling)?;
+            let ids = match encoded.get(r.prompt.as_str()) {
+                Some(ids) => ids.clone(),
+                // The prompt is already chat-templated, so the template's own BOS is not doubled.
+                None => self.tokenizer.encode(&r.prompt, false)?,
+            };
+            if ids.is_empty() {
+                return Err(Error::input(format!("{what} prompt"), "the prompt encodes to no tokens"));
+            }
+            let limit = self.model.config.max_position_embeddings;
+            if ids.len() + r.max_new_tokens as usize > limit {
+                return Err(Error::input(
+                    what.clone(),
+                    format!("{} prompt tokens + max_new_tokens {} exceed the model's {limit} positions", ids.len(), r.max_new_tokens),
+                ));
+            }
+            encoded.entry(r.prompt.as_str()).or_insert_with(|| ids.clone());
+            prompt_ids.push(ids);
+        }
+        let mut results: Vec<Option<GenerationResult>> = vec![None; requests.len()];
+        let mut wanted = Vec::new();
+        for (i, r) in requests.iter().enumerate() {
+            if r.max_new_tokens == 0 {
+                results[i] = Some(GenerationResult {
+                    prompt_tokens: prompt_ids[i].clone(),
+                    response_tokens: vec![],
+                    logprobs: vec![],
+                    text: String::new(),
+                    finish: FinishReason::Length,
+                });
+            } else {
+                wanted.push(i);
+            }
+        }
+        for chunk in plan_chunks(&prompt_ids, &wanted, self.max_batch_size) {
+            self.run_chunk(requests, &chunk, &mut results)?;
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.ok_or_else(|| Error::runtime(format!("sampler: request {i} produced no result"))))
+            .collect()
+    }
+
+    fn run_chunk(&self, requests: &[GenerationRequest], chunk: &Chunk, results: &mut [Option<GenerationResult>]) -> Result<()> {
+        let batch = self.tokenizer.pad_batch(&chunk.prompts)?;
+        let mut cache = KvCache::new();
+        let hidden = self.model.forward_hidden(&batch.input_ids, Some(&batch.attention_mask), Some(&mut cache))?;
+        // Each prompt was prefilled once; its cache rows are now copied out to its samples.
+        let slots: Vec<i64> = chunk.rows.iter().map(|&(s, _)| s as i64).collect();
+        let slots = Tensor::from_slice(&slots).to_device(self.model.device());
+        cache.select_rows(&slots);
+        let mut logits = self.last_logits(&hidden)?.index_select(0, &slots);
+        let mut rows: Vec<Row> = chunk
+            .rows
+            .iter()
+            .map(|&(slot, r)| {
+                let req = &requests[r];
+                let mut stop_ids = self.tokenizer.stop_ids.clone();
+                stop_ids.extend(&req.stop_token_ids);
+                Row {
+                    request: r,
+                    slot,
+                    rule: StopRule { stop_ids, stop_strings: req.stop_strings.clone(), max_new_tokens: req.max_new_tokens as usize },
+                    rng: ChaCha8Rng::seed_from_u64(req.seed),
+                    tokens: Vec::new(),
+                    logprobs: Vec::new(),
+                }
+            })
+            .collect();
+        loop {
+            let mut params = RowParams::default();
+            let mut uniforms = Vec::with_capacity(rows.len());
+            for row in rows.iter_mut() {
+                params.push(&requests[row.request].sampling);
+                uniforms.push(row.rng.gen::<f32>());
+            }
+            let (tokens, logprobs) = match &self.fused {
+                Some(fused) => {
+                    let tokens = fused.pick(&logits, &params, &uniforms)?;
+                    let logprobs = sampling::sampler_logprobs(&logits, &params, &tokens);
+                    (tokens, logprobs)
+                }
+                None => sampling::sample(&logits, &params, &uniforms)?,
+            };
+            let tokens: Vec<i64> = Vec::<i64>::try_from(&tokens.to_device(tch::Device::Cpu)).map_err(torch("reading tokens"))?;
+            let logprobs: Vec<f32> = Vec::<f32>::try_from(&logprobs.to_device(tch::Device::Cpu)).map_err(torch("reading log-probs"))?;
+            let mut keep = Vec::with_capacity(rows.len());
+            let mut next = Vec::with_capacity(rows.len());
+            let mut still = Vec::with_capacity(rows.len());
+            for (i, mut row) in rows.into_iter().enumerate() {
+                row.tokens.push(tokens[i] as u32);
+                row.logprobs.push(logprobs[i]);
+                let verdict = row.rule.judge(&row.tokens, |t| self.tokenizer.decode(t, true))?;
+                let (finish, text) = match verdict {
+                    Verdict::Running => {
+                        keep.push(i as i64);
+                        next.push(tokens[i]);
+                        still.push(row);
+                        continue;
+                    }
+                    Verdict::Done(finish) => (finish, self.tokenizer.decode(&row.tokens, true)?),
+                    Verdict::StopString { text } => (FinishReason::Stop, text),
+                };
+                results[row.request] = Some(GenerationResult {
+                    prompt_tokens: chunk.prompts[row.slot].clone(),
+                    response_tokens: row.tokens,
+                    logprobs: row.logprobs,
+                    text,
+                    finish,
+                });
+            }
+            rows = still;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            if keep.len() < tokens.len() {
+                cache.select_rows(&Tensor::from_slice(&keep).to_device(self.model.device()));
+            }
+            let input = Tensor::from_slice(&next).view([-1, 1]);
+            let hidden = self.model.forward_hidden(&input, None, Some(&mut cache))?;
+            logits = self.last_logits(&hidden)?;
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! CPU (libtorch ops) vs the fused CUDA kernel on fixed logits and uniforms: the same tokens.
+//! Built only with `--features cuda`; fails when no GPU is visible (run by scripts/gpu-check.sh).
+#![cfg(feature = "cuda")]
+
+use lrpo_core::SamplingParams;
+use lrpo_rollout_cuda::cuda::FusedSampler;
+use lrpo_rollout_cuda::sampling::{filtered_probs, pick, RowParams};
+use rand::{Rng, SeedableRng};
+use tch::{Device, Kind, Tensor};
+
+#[test]
+fn cuda_kernel_picks_the_cpu_tokens() {
+    assert!(tch::Cuda::is_available(), "no CUDA device visible to libtorch");
+    let fused = FusedSampler::new(0).expect("compile and load the kernel");
+    let p = |temperature, top_k, top_p, min_p| SamplingParams { temperature, top_k, top_p, min_p };
+    let cases = [p(1.0, 0, 1.0, 0.0), p(0.0, 0, 1.0, 0.0), p(0.7, 50, 1.0, 0.0), p(1.0, 0, 0.9, 0.0), p(1.2, 0, 1.0, 0.05), p(0.8, 40, 0.95, 0.02)];
+    let per_case = 64;
+    let vocab = 49152;
+    let mut params = RowParams::default();
+    for c in &cases {
+        for _ in 0..per_case {
+            params.push(c);
+        }
+    }
+    let rows = params.len() as i64;
+    tch::manual_seed(3);
+    let logits = Tensor::randn([rows, vocab], (Kind::Float, Device::Cpu)) * 3.0;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let uniforms: Vec<f32> = (0..rows).map(|_| rng.gen()).collect();
+    let cpu: Vec<i64> = Vec::try_from(&pick(&filtered_probs(&logits, &params).unwrap(), &uniforms).unwrap()).unwrap();
+    let gpu = fused.pick(&logits.to_device(Device::Cuda(0)), &params, &uniforms).unwrap();
+    let gpu: Vec<i64> = Vec::try_from(&gpu.to_device(Device::Cpu)).unwrap();
+    let differ: Vec<usize> = (0..cpu.len()).filter(|&i| cpu[i] != gpu[i]).collect();
+    assert!(differ.is_empty(), "{} of {} rows differ, first rows {:?}", differ.len(), cpu.len(), &differ[..differ.len().min(8)]);
+}
