@@ -31,7 +31,11 @@ fn resolved(total_steps: u64, save_freq: u64) -> ResolvedConfig {
         env: false,
     };
     let mut raw = config::load(&sources).unwrap();
+    // Start from the defaults without the default run's models: ChatML prompts with the tag
+    // the toy engine reads.
     raw.components = Default::default();
+    raw.trainer.model_dir = None;
+    raw.data.prompt_style = "tag".into();
     config::resolve(raw, &[], Path::new("/")).unwrap()
 }
 
