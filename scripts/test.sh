@@ -7,4 +7,29 @@ bash scripts/setup.sh
 printf '\n== build (workspace: host, plugins, fixtures)\n'
 cargo build --workspace --all-targets
 printf '\n== tests\n'
-cargo test --workspace --no-fail-fast
+log="$(mktemp)"
+set +e
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+summary() {
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+         END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+}
+if [[ $status -ne 0 ]]; then
+    summary
+    exit "$status"
+fi
+
+printf '\n== the default run, shortened (debug build)\n'
+plugins="$(mktemp -d)"
+runs="$(mktemp -d)"
+trap 'rm -rf "$plugins" "$runs" "$log"' EXIT
+for p in router_bandit langid_fasttext reward_calibrated rollout_cuda optim_grpo; do
+    cp "target/debug/liblrpo_$p.so" "$plugins/"
+done
+target/debug/lrpo-host --plugins "$plugins" --set run.out_dir="$runs" \
+    --set trainer.total_steps=1 --set trainer.max_new_tokens=8 --set trainer.test_freq=1 --set trainer.val_max_questions=2
+test -s "$runs/default/metrics.jsonl"
+echo "default run: ok"
+summary
