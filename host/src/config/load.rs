@@ -114,7 +114,7 @@ mod tests {
     fn default_run_has_components() {
         let cfg = load(&Sources::default()).unwrap();
         assert_eq!(cfg.components.router["lrpo"].kind, "lrpo-bandit");
-        assert_eq!(cfg.components.router["lrpo"].config["update_every"].as_integer(), Some(5));
+        assert_eq!(cfg.components.router["lrpo"].config["update_every"].as_integer(), Some(2));
         assert_eq!(cfg.components.rollout_engine["smollm2"].kind, "sampler");
         assert!(cfg.data.train_files[0].ends_with("examples/data/prepared/train.parquet"));
         assert!(cfg.data.train_files[0].is_file(), "the default run's data is in the repository");
