@@ -13,13 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The five topics the router has priors for, in the spec's order.
-pub const LRPO_TOPICS: [&str; 5] = [
-    "General Knowledge",
-    "Regional Knowledge",
-    "Reasoning / Logic",
-    "Safety / Ethics",
-    "Chat / Conversational",
-];
+pub use lrpo_core::LRPO_TOPICS;
 
 /// The ability whose rollouts keep the question's own language (spec §3.7).
 pub const TRANSLATION_ABILITY: &str = "Translation";
@@ -28,32 +22,7 @@ pub const TRANSLATION_ABILITY: &str = "Translation";
 pub const REGIONAL_TOPIC: &str = "Regional Knowledge";
 
 /// The 24 regions with router priors, in the reference's insertion order.
-pub const KNOWN_REGIONS: [&str; 24] = [
-    "Russia",
-    "Southeast Asia",
-    "Latin America",
-    "Japan",
-    "South Asia",
-    "North Korea",
-    "Anglosphere",
-    "Europe",
-    "Africa",
-    "China",
-    "Israel",
-    "France",
-    "Turkey",
-    "Germany",
-    "South Korea",
-    "Iran",
-    "Spain",
-    "Poland",
-    "Vietnam",
-    "Polynesia",
-    "India",
-    "Central Asia",
-    "Arab World",
-    "Italy",
-];
+pub use lrpo_core::LRPO_REGIONS as KNOWN_REGIONS;
 
 /// `data_source` of every row `data prepare` writes.
 pub const DATA_SOURCE: &str = "lrpo";

@@ -8,41 +8,10 @@ use lrpo_core::{Error, Lang, Result, LRPO_LANGUAGES};
 pub const WEIGHT_FLOOR: f64 = 1e-6;
 
 /// Topics that carry router priors in the reference, in its insertion order.
-pub const REFERENCE_TOPICS: [&str; 5] = [
-    "General Knowledge",
-    "Regional Knowledge",
-    "Reasoning / Logic",
-    "Safety / Ethics",
-    "Chat / Conversational",
-];
+pub use lrpo_core::LRPO_TOPICS as REFERENCE_TOPICS;
 
 /// Regions that carry router priors in the reference, in its insertion order.
-pub const REFERENCE_REGIONS: [&str; 24] = [
-    "Russia",
-    "Southeast Asia",
-    "Latin America",
-    "Japan",
-    "South Asia",
-    "North Korea",
-    "Anglosphere",
-    "Europe",
-    "Africa",
-    "China",
-    "Israel",
-    "France",
-    "Turkey",
-    "Germany",
-    "South Korea",
-    "Iran",
-    "Spain",
-    "Poland",
-    "Vietnam",
-    "Polynesia",
-    "India",
-    "Central Asia",
-    "Arab World",
-    "Italy",
-];
+pub use lrpo_core::LRPO_REGIONS as REFERENCE_REGIONS;
 
 /// One parsed mix: language weights in the order they were written.
 pub type Mix = Vec<(Lang, f64)>;
