@@ -48,7 +48,7 @@ impl Lang {
     pub fn from_name_or_code(s: &str) -> Option<Lang> {
         Lang::from_name(s).or_else(|| {
             let code = s.trim().to_ascii_lowercase();
-            LRPO_LANGUAGES.iter().any(|(_, c)| *c == code).then(|| Lang(code))
+            LRPO_LANGUAGES.iter().any(|(_, c)| *c == code).then_some(Lang(code))
         })
     }
     /// English name (lower-case) for an LRPO code.

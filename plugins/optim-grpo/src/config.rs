@@ -84,6 +84,9 @@ pub struct GrpoConfig {
 
     /// Rows per forward/backward.
     pub micro_batch_size: usize,
+    /// Keep only each block's input during the policy forward and recompute the block in the
+    /// backward pass: activation memory of one layer instead of all, for about one more forward.
+    pub gradient_checkpointing: bool,
     /// Rows per optimizer update; 0 = the whole batch (one update per epoch).
     pub mini_batch_size: usize,
     pub ppo_epochs: usize,
@@ -124,6 +127,7 @@ impl Default for GrpoConfig {
             loss_norm_length: 1024,
             temperature: 1.0,
             micro_batch_size: 4,
+            gradient_checkpointing: false,
             mini_batch_size: 0,
             ppo_epochs: 1,
             shuffle: false,

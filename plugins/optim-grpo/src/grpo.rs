@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use lrpo_core::{Error, Result, StepStats, TrainBatch};
-use lrpo_torch::DecoderLm;
+use lrpo_torch::{Checkpoint, DecoderLm};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -39,10 +39,15 @@ impl std::fmt::Debug for Grpo {
     }
 }
 
-/// Per-token log-probs of a micro-batch's response tokens `[b, R]`, and the logits `[b·R, V]`
-/// they came from.
-fn score(model: &DecoderLm, mb: &MicroBatch, temperature: f64) -> Result<(Tensor, Tensor)> {
-    let hidden = model.forward_hidden(&mb.input_ids, None, None)?;
+/// Per-token log-probs of a micro-batch's response tokens `[b, R]`, the logits `[b·R, V]` they
+/// came from, and, when `checkpointed`, what the backward pass must finish through the blocks.
+fn score(model: &DecoderLm, mb: &MicroBatch, temperature: f64, checkpointed: bool) -> Result<(Tensor, Tensor, Option<Checkpoint>)> {
+    let (hidden, checkpoint) = if checkpointed {
+        let (hidden, checkpoint) = model.forward_hidden_checkpointed(&mb.input_ids, None)?;
+        (hidden, Some(checkpoint))
+    } else {
+        (model.forward_hidden(&mb.input_ids, None, None)?, None)
+    };
     let h = model.config.hidden_size;
     let states = hidden.reshape([-1, h]).index_select(0, &mb.positions);
     let mut logits = states.linear::<Tensor>(&output_weight(model)?, None).to_kind(Kind::Float);
@@ -51,7 +56,7 @@ fn score(model: &DecoderLm, mb: &MicroBatch, temperature: f64) -> Result<(Tensor
     }
     let picked = logits.gather(1, &mb.targets.unsqueeze(1), false).squeeze_dim(1);
     let logp = picked - logits.logsumexp([-1i64].as_slice(), false);
-    Ok((logp.view([mb.rows.len() as i64, mb.response_len as i64]), logits))
+    Ok((logp.view([mb.rows.len() as i64, mb.response_len as i64]), logits, checkpoint))
 }
 
 /// The vocabulary projection; lrpo-torch keeps it private, so find it by its HF name.
@@ -71,7 +76,7 @@ impl Grpo {
         let device = lrpo_torch::parse_device("device", &config.device)?;
         let kind = lrpo_torch::parse_dtype("dtype", &config.dtype)?;
         let threads = if config.threads == 0 { lrpo_sdk::thread_budget() } else { config.threads };
-        lrpo_torch::set_num_threads(threads);
+        lrpo_torch::configure_cpu_runtime(threads);
         let load = |dir: std::path::PathBuf, key: &str| -> Result<DecoderLm> {
             if !dir.join("config.json").is_file() {
                 return Err(Error::config(
@@ -137,7 +142,7 @@ impl Grpo {
         let rows: Vec<usize> = (0..n).collect();
         for chunk in rows.chunks(self.config.micro_batch_size) {
             let mb = MicroBatch::build(batch, chunk, adv, self.device);
-            let (logp, _) = score(model, &mb, self.config.temperature)?;
+            let (logp, _, _) = score(model, &mb, self.config.temperature, false)?;
             for (i, values) in mb.split_rows(&logp, |i| batch.samples[i].response_tokens.len()) {
                 out[i] = values;
             }
@@ -180,7 +185,7 @@ impl Grpo {
                 for micro_rows in mini_rows.chunks(cfg.micro_batch_size) {
                     let weight = micro_rows.len() as f64 / mini_rows.len() as f64;
                     let mb = MicroBatch::build(batch, micro_rows, &adv, self.device);
-                    let (logp, logits) = score(&self.policy, &mb, cfg.temperature)?;
+                    let (logp, logits, checkpoint) = score(&self.policy, &mb, cfg.temperature, cfg.gradient_checkpointing)?;
                     let old = match &old_rows {
                         Some(rows) => mb.grid(rows, self.device),
                         None => logp.detach(),
@@ -206,6 +211,9 @@ impl Grpo {
                         None => Tensor::zeros([], (Kind::Float, self.device)),
                     };
                     (&loss * weight).f_backward().map_err(|e| Error::runtime(format!("backward pass: {e}")))?;
+                    if let Some(checkpoint) = checkpoint {
+                        checkpoint.backward(&self.policy)?;
+                    }
                     let _guard = tch::no_grad_guard();
                     let value = |t: &Tensor| t.to_kind(Kind::Double).double_value(&[]);
                     totals.add_micro(

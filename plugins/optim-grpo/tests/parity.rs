@@ -66,3 +66,13 @@ fn rloo_with_k2_and_clip_matches_pytorch() {
         "kl_coef": 0.1, "kl_estimator": "k2", "lr": 5e-4, "grad_clip": 0.05
     }), 1.0);
 }
+
+#[test]
+fn gradient_checkpointing_gives_the_same_step() {
+    // Same bar as without checkpointing: the recomputed backward must match PyTorch's plain one.
+    parity(json!({
+        "loss_agg_mode": "token-mean", "micro_batch_size": 2, "mini_batch_size": 6, "ppo_epochs": 2,
+        "kl_coef": 0.05, "kl_estimator": "k3", "entropy_coeff": 0.01, "lr": 1e-3, "grad_clip": 1.0,
+        "gradient_checkpointing": true
+    }), 1e-12);
+}

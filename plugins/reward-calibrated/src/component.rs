@@ -75,7 +75,7 @@ impl CalibratedEmbedding {
             }
         };
         let calibrator = Calibrator::new(stats, config.shrinkage_k, config.clip)?;
-        lrpo_torch::set_num_threads(threads);
+        lrpo_torch::configure_cpu_runtime(threads);
         let embedder = Embedder::load(config.encoder, "encoder")?;
         Ok(CalibratedEmbedding { embedder, calibrator, gate })
     }

@@ -48,7 +48,7 @@ fn main() {
         eprintln!("{} is not imported: run {}", dir.display(), lrpo_core::paths::SETUP_COMMAND);
         std::process::exit(1);
     }
-    lrpo_torch::set_num_threads(threads);
+    lrpo_torch::configure_cpu_runtime(threads);
     let config = SamplerConfig { model_dir: Some(dir.clone()), device: "cpu".into(), ..Default::default() };
     let mut sampler = Sampler::from_config(config).expect("sampler");
     let tok = &sampler.generator().tokenizer;

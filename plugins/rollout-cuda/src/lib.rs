@@ -99,7 +99,7 @@ impl Component for Sampler {
     const DESCRIPTION: &'static str = "batched KV-cache sampling on libtorch with shared prompt prefill (CPU or CUDA)";
 
     fn new(_instance: &str, config: SamplerConfig) -> Result<Self> {
-        lrpo_torch::set_num_threads(lrpo_sdk::thread_budget());
+        lrpo_torch::configure_cpu_runtime(lrpo_sdk::thread_budget());
         Sampler::from_config(config)
     }
 }

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use lrpo_torch::{set_num_threads, DecoderLm, Device, Kind};
+use lrpo_torch::{configure_cpu_runtime, DecoderLm, Device, Kind};
 use tch::Tensor;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -30,7 +30,7 @@ fn main() {
         eprintln!("{} is not imported: run {}", dir.display(), lrpo_core::paths::SETUP_COMMAND);
         std::process::exit(1);
     }
-    set_num_threads(threads);
+    configure_cpu_runtime(threads);
     let model = DecoderLm::from_dir(&dir, Kind::Float, Device::Cpu).expect("load model");
     tch::manual_seed(0);
     let ids = Tensor::randint_low(3, model.config.vocab_size, [8, 128], (Kind::Int64, Device::Cpu));

@@ -96,6 +96,52 @@ impl KvCache {
     }
 }
 
+/// Per-forward attention inputs shared by every layer.
+#[derive(Debug)]
+struct AttnContext {
+    /// Padding mask of everything attended to (cache and new tokens), `[batch, total]`.
+    full_mask: Tensor,
+    /// Boolean attention mask `[batch|1, 1, seq, total]`, or `None` for plain causal attention.
+    mask: Option<Tensor>,
+    is_causal: bool,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// What [`DecoderLm::forward_hidden_checkpointed`] keeps for the backward pass: each block's input.
+#[derive(Debug)]
+pub struct Checkpoint {
+    ids: Tensor,
+    ctx: AttnContext,
+    inputs: Vec<Tensor>,
+    /// The last block's output as an autograd leaf; the caller's backward fills its gradient.
+    top: Tensor,
+}
+
+impl Checkpoint {
+    /// Back-propagates the gradient that the caller's `loss.backward()` left on the checkpointed
+    /// hidden states through every block and the embedding, accumulating into the weights'
+    /// `.grad` exactly as an uncheckpointed backward would.
+    pub fn backward(self, model: &DecoderLm) -> Result<()> {
+        let mut grad = self.top.grad();
+        if !grad.defined() {
+            return Err(Error::runtime("checkpointed backward: the loss does not depend on the hidden states (call loss.backward() first)"));
+        }
+        for (blk, input) in model.blocks.iter().zip(self.inputs).rev() {
+            let input = input.set_requires_grad(true);
+            let (out, _) = model.block_forward(blk, &input, &self.ctx, None);
+            // The vector-Jacobian product with the upstream gradient, as a scalar to backward.
+            (out * &grad).sum(grad.kind()).f_backward().map_err(crate::torch_err("checkpointed backward"))?;
+            grad = input.grad();
+        }
+        if model.embed.requires_grad() {
+            let h = Tensor::embedding(&model.embed, &self.ids, -1, false, false);
+            (h * &grad).sum(grad.kind()).f_backward().map_err(crate::torch_err("checkpointed backward (embedding)"))?;
+        }
+        Ok(())
+    }
+}
+
 /// A causal LM with its weights on one device in one dtype.
 #[derive(Debug)]
 pub struct DecoderLm {
@@ -188,7 +234,27 @@ impl DecoderLm {
     /// `attention_mask` (1 = token, 0 = padding; left padding for batched prompts) covers the
     /// new tokens only; with a `cache`, the new tokens attend to everything cached and the cache
     /// grows by `seq` positions. Position ids count real tokens only, as in transformers' generate.
-    pub fn forward_hidden(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, cache: Option<&mut KvCache>) -> Result<Tensor> {
+    pub fn forward_hidden(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (ids, ctx) = self.prepare(input_ids, attention_mask, cache.as_deref())?;
+        let mut h = Tensor::embedding(&self.embed, &ids, -1, false, false);
+        let mut new_layers = Vec::with_capacity(self.blocks.len());
+        for (i, blk) in self.blocks.iter().enumerate() {
+            let past = cache.as_ref().and_then(|c| c.layers.get(i));
+            let (out, kv) = self.block_forward(blk, &h, &ctx, past);
+            if cache.is_some() {
+                new_layers.push(kv);
+            }
+            h = out;
+        }
+        if let Some(cache) = cache.as_mut() {
+            cache.layers = new_layers;
+            cache.mask = Some(ctx.full_mask.shallow_clone());
+        }
+        Ok(rms_norm(&h, &self.norm, self.config.rms_norm_eps))
+    }
+
+    /// Token ids on the model's device and what every layer's attention needs for them.
+    fn prepare(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, cache: Option<&KvCache>) -> Result<(Tensor, AttnContext)> {
         let (b, t) = crate::check_token_batch(input_ids, self.config.vocab_size, "decoder input_ids")?;
         let ids = input_ids.to_kind(Kind::Int64).to_device(self.device);
         let new_mask = match attention_mask {
@@ -198,13 +264,13 @@ impl DecoderLm {
             Some(m) => m.to_kind(Kind::Int64).to_device(self.device),
             None => Tensor::ones([b, t], (Kind::Int64, self.device)),
         };
-        if let Some(cb) = cache.as_ref().and_then(|c| c.batch()) {
+        if let Some(cb) = cache.and_then(|c| c.batch()) {
             if cb != b {
                 return Err(Error::input("decoder KV cache", format!("cache holds batch {cb}, input has {b}")));
             }
         }
-        let past = cache.as_ref().map_or(0, |c| c.len());
-        let full_mask = match cache.as_ref().and_then(|c| c.mask.as_ref()) {
+        let past = cache.map_or(0, |c| c.len());
+        let full_mask = match cache.and_then(|c| c.mask.as_ref()) {
             Some(m) => Tensor::cat(&[m, &new_mask], 1),
             None => new_mask,
         };
@@ -226,44 +292,64 @@ impl DecoderLm {
             let own = k_pos.eq_tensor(&q_pos);
             (Some(causal.view([1, 1, t, total]).logical_and(&keys).logical_or(&own.view([1, 1, t, total]))), false)
         };
-
-        let c = &self.config;
-        let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let (cos, sin) = self.rotary.cos_sin(&positions, self.kind);
-        let mut h = Tensor::embedding(&self.embed, &ids, -1, false, false);
-        let mut new_layers = Vec::with_capacity(self.blocks.len());
-        for (i, blk) in self.blocks.iter().enumerate() {
-            let x = rms_norm(&h, &blk.input_norm, c.rms_norm_eps);
-            let mut q = blk.q.forward(&x).view([b, t, nh, hd]);
-            let mut k = blk.k.forward(&x).view([b, t, nkv, hd]);
-            let v = blk.v.forward(&x).view([b, t, nkv, hd]).transpose(1, 2);
-            if let (Some(qn), Some(kn)) = (&blk.q_norm, &blk.k_norm) {
-                q = rms_norm(&q, qn, c.rms_norm_eps);
-                k = rms_norm(&k, kn, c.rms_norm_eps);
-            }
-            let q = rope::apply(&q.transpose(1, 2), &cos, &sin);
-            let k = rope::apply(&k.transpose(1, 2), &cos, &sin);
-            let (k, v) = match cache.as_ref().and_then(|c| c.layers.get(i)) {
-                Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2), Tensor::cat(&[pv, &v], 2)),
-                None => (k, v),
-            };
-            let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, mask.as_ref(), 0.0, is_causal, None, nh != nkv);
-            if cache.is_some() {
-                new_layers.push((k, v));
-            }
-            let attn = attn.transpose(1, 2).reshape([b, t, nh * hd]);
-            // Not `+=`: under autograd the old `h` is saved by the norm above and must not change.
-            h = &h + blk.o.forward(&attn);
-            let x = rms_norm(&h, &blk.post_norm, c.rms_norm_eps);
-            h = &h + blk.down.forward(&(blk.gate.forward(&x).silu() * blk.up.forward(&x)));
-        }
-        if let Some(cache) = cache {
-            cache.layers = new_layers;
-            cache.mask = Some(full_mask);
-        }
-        Ok(rms_norm(&h, &self.norm, c.rms_norm_eps))
+        Ok((ids, AttnContext { full_mask, mask, is_causal, cos, sin }))
     }
 
+    /// One transformer block on `h` `[batch, seq, hidden]`; returns its output and the layer's
+    /// keys and values (the cached ones followed by the new ones when `past` is given).
+    fn block_forward(&self, blk: &Block, h: &Tensor, ctx: &AttnContext, past: Option<&(Tensor, Tensor)>) -> (Tensor, (Tensor, Tensor)) {
+        let c = &self.config;
+        let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
+        let size = h.size();
+        let (b, t) = (size[0], size[1]);
+        let x = rms_norm(h, &blk.input_norm, c.rms_norm_eps);
+        let mut q = blk.q.forward(&x).view([b, t, nh, hd]);
+        let mut k = blk.k.forward(&x).view([b, t, nkv, hd]);
+        let v = blk.v.forward(&x).view([b, t, nkv, hd]).transpose(1, 2);
+        if let (Some(qn), Some(kn)) = (&blk.q_norm, &blk.k_norm) {
+            q = rms_norm(&q, qn, c.rms_norm_eps);
+            k = rms_norm(&k, kn, c.rms_norm_eps);
+        }
+        let q = rope::apply(&q.transpose(1, 2), &ctx.cos, &ctx.sin);
+        let k = rope::apply(&k.transpose(1, 2), &ctx.cos, &ctx.sin);
+        let (k, v) = match past {
+            Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2), Tensor::cat(&[pv, &v], 2)),
+            None => (k, v),
+        };
+        let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, ctx.mask.as_ref(), 0.0, ctx.is_causal, None, nh != nkv);
+        let attn = attn.transpose(1, 2).reshape([b, t, nh * hd]);
+        // Not `+=`: under autograd the old `h` is saved by the norm above and must not change.
+        let h = h + blk.o.forward(&attn);
+        let x = rms_norm(&h, &blk.post_norm, c.rms_norm_eps);
+        let out = &h + blk.down.forward(&(blk.gate.forward(&x).silu() * blk.up.forward(&x)));
+        (out, (k, v))
+    }
+
+    /// [`forward_hidden`](Self::forward_hidden) with gradient checkpointing, for training.
+    ///
+    /// The blocks run without autograd and keep only their inputs; the returned hidden states
+    /// hang off a fresh leaf. After the caller's `loss.backward()`, [`Checkpoint::backward`]
+    /// recomputes one block at a time under autograd and pushes the gradient down to the
+    /// embedding, so activation memory is one block's instead of all of them, for about one
+    /// extra forward pass. (tch has no custom autograd functions, so the recomputation is driven
+    /// from here rather than from inside libtorch's backward.) Padding masks work; KV caches do not apply.
+    pub fn forward_hidden_checkpointed(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<(Tensor, Checkpoint)> {
+        let (ids, ctx) = self.prepare(input_ids, attention_mask, None)?;
+        let mut inputs = Vec::with_capacity(self.blocks.len());
+        let top = {
+            let _guard = tch::no_grad_guard();
+            let mut h = Tensor::embedding(&self.embed, &ids, -1, false, false);
+            for blk in &self.blocks {
+                let (out, _) = self.block_forward(blk, &h, &ctx, None);
+                inputs.push(h);
+                h = out;
+            }
+            h.set_requires_grad(true)
+        };
+        let hidden = rms_norm(&top, &self.norm, self.config.rms_norm_eps);
+        Ok((hidden, Checkpoint { ids, ctx, inputs, top }))
+    }
     /// Full-vocabulary logits `[batch, seq, vocab]` (in the model dtype).
     pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, cache: Option<&mut KvCache>) -> Result<Tensor> {
         let h = self.forward_hidden(input_ids, attention_mask, cache)?;

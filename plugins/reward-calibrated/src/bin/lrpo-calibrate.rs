@@ -50,7 +50,7 @@ struct Args {
 
 fn run(args: Args) -> Result<()> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    lrpo_torch::set_num_threads(threads);
+    lrpo_torch::configure_cpu_runtime(threads);
     let mut corpus = ParallelCorpus::load(&args.parallel, args.field.as_deref())?;
     if let Some(n) = args.max_items {
         corpus.limit_ids(n);

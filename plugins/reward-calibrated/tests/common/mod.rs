@@ -37,7 +37,7 @@ pub fn e5_dir() -> PathBuf {
 
 pub fn e5_embedder() -> Embedder {
     e5_dir();
-    lrpo_torch::set_num_threads(2);
+    lrpo_torch::configure_cpu_runtime(2);
     Embedder::load(EncoderConfig::default(), "encoder").expect("loading multilingual-e5-small")
 }
 
