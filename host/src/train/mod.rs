@@ -181,12 +181,15 @@ impl Trainer {
             let record = self.train_step(&mut router_log)?;
             metrics.write(&record)?;
             on_step(&record, self.total_steps);
-            if t.save_freq > 0 && (self.step % t.save_freq == 0 || self.step == self.total_steps) {
-                self.save_checkpoint()?;
-            }
+            // Validation before the checkpoint: a complete checkpoint then implies that every
+            // record up to its step is on disk, so a run killed right after saving resumes
+            // without losing the step's validation.
             if t.test_freq > 0 && self.step % t.test_freq == 0 && !self.val_questions.is_empty() {
                 let val = self.validate()?;
                 metrics.write(&val)?;
+            }
+            if t.save_freq > 0 && (self.step % t.save_freq == 0 || self.step == self.total_steps) {
+                self.save_checkpoint()?;
             }
             last = Some(record);
         }
