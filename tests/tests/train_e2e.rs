@@ -83,6 +83,11 @@ fn a_run_writes_metrics_router_log_and_checkpoints() {
     assert!(first["probs"].is_object(), "{first}");
     assert!(run.join("checkpoints/step_000006/router.state").is_file());
     assert!(stdout(&out).contains("arm `main`: 6 steps"), "{}", stdout(&out));
+    // The console follows reward and the router's probabilities step by step.
+    let console = stderr(&out);
+    for want in ["main step 1/6: reward", "main step 6/6: reward", "main validation after step 3: reward", "router p(lang): "] {
+        assert!(console.contains(want), "`{want}` missing from:\n{console}");
+    }
 
     let out = Command::new(host_binary()).args(["report", "runs/e2e"]).current_dir(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -50,9 +50,28 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
                 .progress_chars("=> "),
         );
         bar.set_prefix(name.clone());
-        let summary = trainer.run(|record, _| {
-            bar.set_position(record.step);
-            bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
+        let total = trainer.total_steps();
+        let summary = trainer.run(|record, router| {
+            // One line per step, so reward and the router's language choice can be followed
+            // (and stay in the log when stderr is not a terminal and the bar is hidden).
+            let mut line = if record.phase == "val" {
+                format!("{name} validation after step {}: reward {:.3}, gate {:.2}", record.step, record.reward.mean, record.gate_rate)
+            } else {
+                bar.set_position(record.step);
+                bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
+                format!("{name} step {}/{total}: reward {:.3}, gate {:.2}", record.step, record.reward.mean, record.gate_rate)
+            };
+            if let Some(loss) = record.optimizer.get("loss") {
+                let _ = write!(line, ", loss {loss:.4}");
+            }
+            if let Some(router) = router {
+                let _ = write!(line, "; router p(lang): {router}");
+            }
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         })?;
         bar.finish();
         let last = summary.last.as_ref().map(|r| format!("final reward {:.4}", r.reward.mean)).unwrap_or_default();

@@ -65,6 +65,8 @@ pub struct Trainer {
     step: u64,
     total_steps: u64,
     config_hash: String,
+    /// The router's most likely languages after its last logged update, for the console.
+    router_probs: Option<String>,
 }
 
 /// What a finished run reports.
@@ -128,6 +130,7 @@ impl Trainer {
             step: 0,
             total_steps,
             config_hash,
+            router_probs: None,
         })
     }
 
@@ -169,8 +172,10 @@ impl Trainer {
         checkpoint::save(&self.run_dir, &host, &parts)
     }
 
-    /// Runs to `total_steps`, calling `on_step` after each training step (progress display).
-    pub fn run(&mut self, mut on_step: impl FnMut(&StepRecord, u64)) -> Result<RunSummary> {
+    /// Runs to `total_steps`, calling `on_step` after each training step (progress display) with
+    /// the step's record and the router's most likely languages after its latest logged update,
+    /// and after each validation with its record (phase "val").
+    pub fn run(&mut self, mut on_step: impl FnMut(&StepRecord, Option<&str>)) -> Result<RunSummary> {
         let resumed_from = if self.step > 0 { Some(self.step) } else { None };
         checkpoint::write_atomic(&self.run_dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
         let mut metrics = JsonlWriter::append(&self.run_dir.join("metrics.jsonl"))?;
@@ -180,13 +185,14 @@ impl Trainer {
         while self.step < self.total_steps {
             let record = self.train_step(&mut router_log)?;
             metrics.write(&record)?;
-            on_step(&record, self.total_steps);
+            on_step(&record, self.router_probs.as_deref());
             // Validation before the checkpoint: a complete checkpoint then implies that every
             // record up to its step is on disk, so a run killed right after saving resumes
             // without losing the step's validation.
             if t.test_freq > 0 && self.step % t.test_freq == 0 && !self.val_questions.is_empty() {
                 let val = self.validate()?;
                 metrics.write(&val)?;
+                on_step(&val, None);
             }
             if t.save_freq > 0 && (self.step % t.save_freq == 0 || self.step == self.total_steps) {
                 self.save_checkpoint()?;
@@ -306,6 +312,7 @@ impl Trainer {
             let update = r.update(step, &feedback)?;
             if let Some(line) = update.log_line {
                 router_log.write_line(&line)?;
+                self.router_probs = metrics::router_probability_line(&line, 5).or(self.router_probs.take());
             }
         }
         time.insert("router_update".into(), clock.elapsed().as_secs_f64());
