@@ -32,4 +32,13 @@ target/debug/lrpo-host --plugins "$plugins" --set run.out_dir="$runs" \
     --set trainer.total_steps=1 --set trainer.max_new_tokens=8 --set trainer.test_freq=1 --set trainer.val_max_questions=2
 test -s "$runs/default/metrics.jsonl"
 echo "default run: ok"
+
+# Last, because it rebuilds the rollout plugin with its CUDA kernels: the kernel must compile
+# (NVRTC from the torch wheel; no GPU needed). The GPU parity test is in scripts/gpu-check.sh.
+printf '\n== the CUDA sampling kernel compiles (NVRTC)\n'
+set +e
+cargo test -p lrpo-rollout-cuda --features cuda --test cuda_parity 2>&1 | tee -a "$log"
+status=${PIPESTATUS[0]}
+set -e
 summary
+exit "$status"

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::Ptx;
 use lrpo_core::{Error, Result};
 use tch::{Device, Kind, Tensor};
 
@@ -51,7 +52,7 @@ extern "C" __global__ void fused_sample(const float* logits, long long vocab, co
     const float t_raw = temperature[row];
     const float t = t_raw > 0.0f ? t_raw : 1.0f;
 
-    float m = -INFINITY;
+    float m = __int_as_float(0xff800000);  // -inf; NVRTC has no math.h for INFINITY
     for (long long i = tid; i < vocab; i += THREADS) m = fmaxf(m, x[i] / t);
     m = block_max(m, shf);
     if (t_raw == 0.0f) {
@@ -125,6 +126,43 @@ extern "C" __global__ void fused_sample(const float* logits, long long vocab, co
 }
 "#;
 
+/// Compiles the kernel source to PTX with NVRTC. Needs no GPU, only the NVRTC library, so
+/// machines without a device can still check that the kernel compiles.
+pub fn compile() -> Result<Ptx> {
+    preload_nvrtc();
+    cudarc::nvrtc::compile_ptx(SOURCE).map_err(|e| Error::runtime(format!("CUDA sampler: NVRTC: {e}")))
+}
+
+/// Opens the NVRTC that ships with the CUDA build of torch whose libtorch we link (pip's
+/// `nvidia/<pkg>/lib` next to `torch/lib`), so that cudarc's later `dlopen` by soname finds
+/// it already loaded. A system NVRTC on the loader path works too; this only adds the wheel's.
+fn preload_nvrtc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(site) = std::path::Path::new(lrpo_torch::LIBTORCH_LIB_DIR).parent().and_then(|p| p.parent()) else { return };
+        let Ok(packages) = std::fs::read_dir(site.join("nvidia")) else { return };
+        let files: Vec<std::path::PathBuf> = packages
+            .flatten()
+            .filter_map(|pkg| std::fs::read_dir(pkg.path().join("lib")).ok())
+            .flat_map(|dir| dir.flatten().map(|e| e.path()))
+            .collect();
+        // The builtins first: NVRTC opens them by soname when it compiles.
+        for prefix in ["libnvrtc-builtins.so.", "libnvrtc.so."] {
+            let mut found: Vec<&std::path::PathBuf> =
+                files.iter().filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix))).collect();
+            found.sort();
+            if let Some(path) = found.first() {
+                // SAFETY: loading NVRTC runs no initialisers with preconditions; the handle is
+                // leaked on purpose so the library stays loaded for cudarc.
+                match unsafe { libloading::Library::new(path) } {
+                    Ok(lib) => std::mem::forget(lib),
+                    Err(e) => tracing::debug!("could not preload {}: {e}", path.display()),
+                }
+            }
+        }
+    });
+}
+
 /// The compiled kernel on one GPU.
 #[derive(Debug)]
 pub struct FusedSampler {
@@ -142,7 +180,7 @@ impl FusedSampler {
     /// one libtorch uses).
     pub fn new(ordinal: usize) -> Result<Self> {
         let ctx = CudaContext::new(ordinal).map_err(cuda_err("opening the device"))?;
-        let ptx = cudarc::nvrtc::compile_ptx(SOURCE).map_err(|e| Error::runtime(format!("CUDA sampler: NVRTC: {e}")))?;
+        let ptx = compile()?;
         let module = ctx.load_module(ptx).map_err(cuda_err("loading the module"))?;
         let func = module.load_function("fused_sample").map_err(cuda_err("finding fused_sample"))?;
         Ok(FusedSampler { ordinal, stream: ctx.default_stream(), func })

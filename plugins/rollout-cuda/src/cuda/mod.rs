@@ -9,7 +9,7 @@
 #[cfg(feature = "cuda")]
 mod kernels;
 #[cfg(feature = "cuda")]
-pub use kernels::FusedSampler;
+pub use kernels::{compile, FusedSampler};
 
 #[cfg(not(feature = "cuda"))]
 mod stub {
