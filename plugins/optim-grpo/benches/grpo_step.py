@@ -3,10 +3,13 @@ transformers' SmolLM2, timed like the Rust side.
 
     python grpo_step.py MODEL_DIR BATCH_JSON THREADS REPS CONFIG_JSON
 
-Prints the median step time in seconds and the last step's loss.
+Prints the median step time in seconds, the last step's loss and every step's time, then a
+second line `peak_rss_mb X`. With `"gradient_checkpointing": true` in CONFIG_JSON, transformers'
+own gradient checkpointing is turned on.
 """
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -25,6 +28,8 @@ model = tf.LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32
 reference = tf.LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32) if c["kl_coef"] != 0 else None
 if reference is not None:
     reference.requires_grad_(False)
+if c.get("gradient_checkpointing"):
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 opt = ref.make_optimizer(model, c)
 times = []
 loss = float("nan")
@@ -34,3 +39,4 @@ for i in range(reps + 1):
     if i > 0:  # the first step allocates moments and warms up kernels
         times.append(time.perf_counter() - start)
 print(statistics.median(times), loss, *times)
+print("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -4,7 +4,8 @@
 //!
 //!     cargo bench -p lrpo-optim-grpo --bench grpo_step
 //!
-//! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3).
+//! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3), LRPO_BENCH_CHECKPOINTING=1
+//! (gradient checkpointing on both sides). Each side also reports its peak resident memory.
 
 use std::process::Command;
 use std::time::Instant;
@@ -15,6 +16,16 @@ use rand::{Rng, SeedableRng};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// This process's peak resident memory (VmHWM) in MB; NaN where /proc is missing.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -49,7 +60,8 @@ fn main() {
         std::process::exit(1);
     }
     // The LRPO defaults (token-mean, KL 0.001 k3, micro-batches of 4, one update per step).
-    let cfg = serde_json::json!({"micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-6});
+    let checkpointing = env_usize("LRPO_BENCH_CHECKPOINTING", 0) == 1;
+    let cfg = serde_json::json!({"micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-6, "gradient_checkpointing": checkpointing});
     let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
     config.model_dir = Some(dir.clone());
     config.threads = threads;
@@ -72,9 +84,10 @@ fn main() {
     }
     let times_copy = times.clone();
     let ours = median(times);
+    let our_peak = peak_rss_mb();
     drop(opt);
-    println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}");
-    println!("  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?})", ours * 1e3, times_ms = all_ms(&times_copy));
+    println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}, gradient checkpointing {}", if checkpointing { "on" } else { "off" });
+    println!("  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?}; peak RSS {our_peak:.0} MB)", ours * 1e3, times_ms = all_ms(&times_copy));
 
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(manifest.join("../../.venv/bin/python"))
@@ -87,11 +100,13 @@ fn main() {
         std::process::exit(1);
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut fields = text.split_whitespace();
+    let mut lines = text.lines();
+    let mut fields = lines.next().unwrap_or_default().split_whitespace();
+    let their_peak: f64 = lines.find_map(|l| l.strip_prefix("peak_rss_mb ")).and_then(|v| v.trim().parse().ok()).unwrap_or(f64::NAN);
     let theirs: f64 = fields.next().and_then(|v| v.parse().ok()).expect("median seconds from python");
     let their_loss: f64 = fields.next().and_then(|v| v.parse().ok()).expect("loss from python");
     let their_all: Vec<u64> = fields.filter_map(|v| v.parse::<f64>().ok()).map(|x| (x * 1e3).round() as u64).collect();
 
-    println!("  PyTorch + transformers {:>8.0} ms   (loss {their_loss:.6}; all: {their_all:?})", theirs * 1e3);
+    println!("  PyTorch + transformers {:>8.0} ms   (loss {their_loss:.6}; all: {their_all:?}; peak RSS {their_peak:.0} MB)", theirs * 1e3);
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
 }
