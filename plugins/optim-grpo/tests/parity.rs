@@ -76,3 +76,26 @@ fn gradient_checkpointing_gives_the_same_step() {
         "gradient_checkpointing": true
     }), 1e-12);
 }
+
+/// The same step on CUDA: loss and updated weights against the PyTorch (CPU) reference.
+#[test]
+#[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it with --include-ignored"]
+fn cuda_step_matches_pytorch() {
+    assert!(tch::Cuda::is_available(), "no CUDA device visible to libtorch");
+    let config = json!({ "loss_agg_mode": "token-mean", "micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-3, "grad_clip": 1.0 });
+    let dir = tempfile::tempdir().expect("tempdir");
+    reference_step(dir.path(), &config);
+    let mut on_gpu = config.clone();
+    on_gpu["device"] = json!("cuda");
+    let mut opt = optimizer(dir.path(), &on_gpu);
+    let stats = opt.step(&batch(dir.path())).expect("step on CUDA");
+    let expected = expected(dir.path());
+    let want_loss = expected.iter().find(|(n, _)| n == "loss").expect("loss").1.double_value(&[0]);
+    let loss = stats.get("loss").expect("loss stat");
+    assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs().max(1e-12), "loss {loss} on CUDA vs PyTorch {want_loss}");
+    for (name, p) in opt.policy().named_parameters() {
+        let want = &expected.iter().find(|(n, _)| *n == name).unwrap().1;
+        let diff = max_abs_diff(&p.to_device(tch::Device::Cpu), want);
+        assert!(diff < 1e-5, "`{name}` on CUDA differs from PyTorch by {diff}");
+    }
+}

@@ -44,10 +44,15 @@ pub struct BanditConfig {
     pub log_every: u64,
     /// How many topic keys and how many region keys a log line shows.
     pub log_max_keys: usize,
-    /// Prior mix per topic (`"code:weight,..."`), in insertion order.
+    /// Prior mix per topic (`"code:weight,..."`). The router's language order (arm indices,
+    /// log listings) is first appearance over these mixes in the order the map arrives in: the
+    /// built-in defaults keep the reference's order, but tables from a config file reach a plugin
+    /// sorted by key (the host merges config layers with figment), so user mixes are taken in
+    /// topic-name order. Rewards and probabilities do not depend on the order; which language a
+    /// given random draw lands on does.
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub topic_mixes: IndexMap<String, String>,
-    /// Prior mix per region, in insertion order.
+    /// Prior mix per region; ordered like `topic_mixes`.
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub region_mixes: IndexMap<String, String>,
     /// Languages appended after those of the mixes (the reference's 15 codes by default).

@@ -204,3 +204,37 @@ fn checkpointed_backward_without_a_loss_backward_is_an_error() {
     let err = checkpoint.backward(&model).unwrap_err().to_string();
     assert!(err.contains("loss.backward()"), "{err}");
 }
+
+/// CUDA against transformers' CPU reference, in f32 and bf16, forward and KV-cache decoding.
+#[test]
+#[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it with --include-ignored"]
+fn cuda_decoders_match_the_cpu_reference() {
+    assert!(tch::Cuda::is_available(), "no CUDA device visible to libtorch");
+    let gpu = Device::Cuda(0);
+    for arch in ["llama", "qwen2", "qwen3"] {
+        let (_keep, dir) = tiny(arch);
+        let refs = dir.join("reference.safetensors");
+        let ids = reference(&refs, "input_ids");
+        let expected = reference(&refs, "expected");
+        let _g = tch::no_grad_guard();
+        let model = DecoderLm::from_dir(&dir, Kind::Float, gpu).unwrap();
+        let logits = model.forward(&ids.to_device(gpu), None, None).unwrap().to_device(Device::Cpu);
+        let diff = max_abs_diff(&logits, &expected);
+        // TF32 matmuls would exceed this; libtorch keeps them off unless asked.
+        assert!(diff < TOL, "{arch} on CUDA: full forward differs from transformers by {diff}");
+        let mut cache = KvCache::new();
+        let t = ids.size()[1];
+        let ids_gpu = ids.to_device(gpu);
+        let mut steps = vec![model.forward(&ids_gpu.narrow(1, 0, 5), None, Some(&mut cache)).unwrap()];
+        for i in 5..t {
+            steps.push(model.forward(&ids_gpu.narrow(1, i, 1), None, Some(&mut cache)).unwrap());
+        }
+        let diff = max_abs_diff(&Tensor::cat(&steps, 1).to_device(Device::Cpu), &expected);
+        assert!(diff < TOL, "{arch} on CUDA: KV-cache decoding differs by {diff}");
+        let scale = expected.abs().max().double_value(&[]);
+        let low = DecoderLm::from_dir(&dir, Kind::BFloat16, gpu).unwrap();
+        let logits = low.forward(&ids_gpu, None, None).unwrap().to_kind(Kind::Float).to_device(Device::Cpu);
+        let diff = max_abs_diff(&logits, &expected);
+        assert!(diff < 0.05 * scale + 1e-2, "{arch} on CUDA in bf16: logits differ by {diff} (scale {scale})");
+    }
+}
