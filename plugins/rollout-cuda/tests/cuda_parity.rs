@@ -40,6 +40,25 @@ fn cuda_kernel_picks_the_cpu_tokens() {
     let cpu: Vec<i64> = Vec::try_from(&pick(&filtered_probs(&logits, &params).unwrap(), &uniforms).unwrap()).unwrap();
     let gpu = fused.pick(&logits.to_device(Device::Cuda(0)), &params, &uniforms).unwrap();
     let gpu: Vec<i64> = Vec::try_from(&gpu.to_device(Device::Cpu)).unwrap();
+    // Both are f32 paths summing in different orders: they may differ where rounding puts the
+    // uniform on a CDF boundary, nowhere else.
     let differ: Vec<usize> = (0..cpu.len()).filter(|&i| cpu[i] != gpu[i]).collect();
-    assert!(differ.is_empty(), "{} of {} rows differ, first rows {:?}", differ.len(), cpu.len(), &differ[..differ.len().min(8)]);
+    assert!(differ.len() * 50 <= cpu.len(), "{} of {} rows differ, first rows {:?}", differ.len(), cpu.len(), &differ[..differ.len().min(8)]);
+}
+
+/// The kernel against the f64 reference on the shared fixture (what `lrpo-cuda-check` does
+/// without libtorch).
+#[test]
+#[ignore = "needs a CUDA device; scripts/gpu-check.sh runs it with --include-ignored"]
+fn cuda_kernel_agrees_with_the_reference() {
+    let f = lrpo_cuda_check::fixture();
+    let fused = FusedSampler::new(0).expect("compile and load the kernel");
+    let mut params = RowParams::default();
+    for i in 0..f.rows() {
+        params.push(&SamplingParams { temperature: f.temperature[i], top_k: f.top_k[i] as u32, top_p: f.top_p[i], min_p: f.min_p[i] });
+    }
+    let logits = Tensor::from_slice(&f.logits).view([f.rows() as i64, f.vocab as i64]).to_device(Device::Cuda(0));
+    let got: Vec<i64> = Vec::try_from(&fused.pick(&logits, &params, &f.uniforms).unwrap().to_device(Device::Cpu)).unwrap();
+    let a = lrpo_cuda_check::agreement(&f, &got);
+    assert!(a.wrong.is_empty() && a.at_boundary.len() * 50 <= f.rows(), "{a:?}");
 }
