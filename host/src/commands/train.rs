@@ -61,8 +61,9 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
                 bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
                 format!("{name} step {}/{total}: reward {:.3}, gate {:.2}", record.step, record.reward.mean, record.gate_rate)
             };
-            if let Some(loss) = record.optimizer.get("loss") {
-                let _ = write!(line, ", loss {loss:.4}");
+            if let Some(&loss) = record.optimizer.get("loss") {
+                // GRPO losses are often 1e-5-sized; keep their digits.
+                let _ = if loss == 0.0 || loss.abs() >= 0.01 { write!(line, ", loss {loss:.4}") } else { write!(line, ", loss {loss:.2e}") };
             }
             if let Some(router) = router {
                 let _ = write!(line, "; router p(lang): {router}");
