@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     pub run: RunConfig,
@@ -26,19 +26,6 @@ pub struct RawConfig {
     /// `components.<kind>.<instance>`: every component instance, configured once.
     pub components: ComponentsConfig,
     pub experiment: ExperimentConfig,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            run: RunConfig::default(),
-            plugins: PluginsConfig::default(),
-            data: DataConfig::default(),
-            trainer: TrainerConfig::default(),
-            components: ComponentsConfig::default(),
-            experiment: ExperimentConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

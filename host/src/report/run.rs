@@ -66,7 +66,9 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
 
     // Router probabilities: one heatmap per topic key of the router log.
     let log = read_jsonl(&run_dir.join("router_log.jsonl"))?;
-    let mut topics: BTreeMap<String, (Vec<u64>, BTreeMap<String, Vec<f64>>)> = BTreeMap::new();
+    // topic -> (logged steps, language -> probability at each of those steps)
+    type Heat = (Vec<u64>, BTreeMap<String, Vec<f64>>);
+    let mut topics: BTreeMap<String, Heat> = BTreeMap::new();
     for line in &log {
         let step = line["step"].as_u64().unwrap_or(0);
         let Some(probs) = line["probs"].as_object() else { continue };

@@ -69,7 +69,8 @@ mod tests {
         assert!((stats.mu_ref() - 0.9563506810771985).abs() < TOL);
         let cal = Calibrator::new(Some(stats), 0.0, true).unwrap();
         // raw, GT name, predicted code (None = LID none), μ_pair, cal, r_emb
-        let rows: [(f64, &str, Option<&str>, Option<f64>, f64, f64); 8] = [
+        type Row<'a> = (f64, &'a str, Option<&'a str>, Option<f64>, f64, f64);
+        let rows: [Row; 8] = [
             (0.90, "Chinese", Some("en"), Some(0.9370235959688823), 0.9193270851083162, 0.9596635425541581),
             (0.90, "Chinese", Some("zh"), Some(0.9968056698640188), 0.8595450112131797, 0.9297725056065899),
             (0.98, "Chinese", Some("zh"), Some(0.9968056698640188), 0.9395450112131797, 0.9697725056065898),

@@ -192,7 +192,7 @@ mod tests {
         ];
         for (i, (body, want)) in cases.iter().enumerate() {
             let path = write(dir.path(), &format!("c{i}.jsonl"), body);
-            let err = ParallelCorpus::load(&[path.clone()], None).unwrap_err().to_string();
+            let err = ParallelCorpus::load(std::slice::from_ref(&path), None).unwrap_err().to_string();
             assert!(err.contains(&path.display().to_string()) && err.contains(want), "{body:?}: {err}");
         }
         let bad_lang = write(dir.path(), "squad.xx1.json", r#"{"data": []}"#);
