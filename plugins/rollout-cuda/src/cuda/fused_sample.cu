@@ -36,7 +36,7 @@ extern "C" __global__ void fused_sample(const float* logits, long long vocab, co
     const float t_raw = temperature[row];
     const float t = t_raw > 0.0f ? t_raw : 1.0f;
 
-    float m = __int_as_float(0xff800000);  // -inf; NVRTC has no math.h for INFINITY
+    float m = __uint_as_float(0xff800000u);  // -inf; NVRTC has no math.h for INFINITY
     for (long long i = tid; i < vocab; i += THREADS) m = fmaxf(m, x[i] / t);
     m = block_max(m, shf);
     if (t_raw == 0.0f) {
