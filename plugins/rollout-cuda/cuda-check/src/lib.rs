@@ -5,9 +5,12 @@
 //! needs only the CUDA driver and NVRTC. It compares the kernel with [`reference_pick`], a plain
 //! Rust statement of the sampling distribution of `lrpo_rollout_cuda::sampling`; the plugin's
 //! CPU tests check that this reference picks the same tokens as its libtorch path on the same
-//! [`fixture`], so kernel = reference = CPU path.
+//! [`fixture`], so kernel = reference = CPU path. [`emulate`] runs the kernel's algorithm on the
+//! CPU for machines without a GPU.
 
 use rand::{Rng, SeedableRng};
+
+pub mod emulate;
 
 /// The kernel source the plugin compiles.
 pub const KERNEL_SOURCE: &str = include_str!("../../src/cuda/fused_sample.cu");

@@ -101,6 +101,9 @@ extern "C" __global__ void fused_sample(const float* logits, long long vocab, co
             float p = PROB(i);
             if (p >= thr) { run += p; if (run > target) { found = i; break; } }
         }
+        // Summed one by one, the segment can fall just short of the total that put the target
+        // inside it; its last kept token is then the one meant.
+        if (found == vocab) found = last;
     }
     __syncthreads();
     found = block_min_ll(found, shl);
