@@ -23,18 +23,23 @@ const SECTIONS: [&str; 6] = ["run", "plugins", "data", "trainer", "components", 
 
 pub fn load(sources: &Sources) -> Result<RawConfig> {
     let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
-    match &sources.file {
+    let file_table = match &sources.file {
         Some(file) => {
             if !file.is_file() {
                 return Err(Error::io(file.display(), "config file not found"));
             }
             let text = std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?;
-            toml::from_str::<toml::Table>(&text)
+            let table = toml::from_str::<toml::Table>(&text)
                 .map_err(|e| Error::input(file.display().to_string(), format!("not valid TOML: {e}")))?;
             fig = fig.merge(Toml::file_exact(file));
+            table
         }
-        None => fig = fig.merge(Toml::string(&default_run())),
-    }
+        None => {
+            let text = default_run();
+            fig = fig.merge(Toml::string(&text));
+            toml::from_str::<toml::Table>(&text).map_err(|e| Error::input("built-in default run", e.to_string()))?
+        }
+    };
     if sources.env {
         fig = fig.merge(
             Env::prefixed("LRPO_")
@@ -48,7 +53,30 @@ pub fn load(sources: &Sources) -> Result<RawConfig> {
             .ok_or_else(|| Error::config(item, "--set expects KEY=VALUE, e.g. --set data.group_size=4"))?;
         fig = fig.merge(Serialized::global(key.trim(), parse_value(value.trim())));
     }
-    fig.extract::<RawConfig>().map_err(|e| figment_error(e, sources.file.as_deref()))
+    let mut raw = fig.extract::<RawConfig>().map_err(|e| figment_error(e, sources.file.as_deref()))?;
+    restore_component_order(&mut raw, &file_table);
+    Ok(raw)
+}
+
+/// Puts each component `config` table back in the order the file wrote it.
+///
+/// figment merges layers into sorted maps, so a table arrives at the plugin sorted by key. Order
+/// can matter to a component (the bandit takes its languages in the order its topic mixes
+/// list them, as the reference does), so where an instance's table is, as a set of entries,
+/// exactly what the file says, the file's ordered table is used; a table an environment variable
+/// or `--set` changed keeps figment's order.
+fn restore_component_order(raw: &mut RawConfig, file: &toml::Table) {
+    let Some(components) = file.get("components").and_then(|c| c.as_table()) else { return };
+    for kind in lrpo_core::ComponentKind::ALL {
+        let Some(instances) = components.get(kind.key()).and_then(|t| t.as_table()) else { continue };
+        for (name, inst) in raw.components.of_mut(kind).iter_mut() {
+            let ordered = instances.get(name).and_then(|i| i.get("config")).and_then(|c| c.as_table());
+            // toml's tables compare as sets of entries (preserve_order keeps an IndexMap).
+            if let Some(ordered) = ordered.filter(|o| **o == inst.config) {
+                inst.config = ordered.clone();
+            }
+        }
+    }
 }
 
 /// A `--set` value is read as a TOML value when it parses as one (numbers, booleans, arrays,
@@ -108,6 +136,19 @@ mod tests {
         assert_eq!(cfg.data.train_batch_size, 16);
         assert_eq!(cfg.run.name, "abc");
         assert!(cfg.components.router.is_empty(), "a config file replaces the default components");
+    }
+
+    #[test]
+    fn component_tables_keep_the_file_order_unless_overridden() {
+        let text = "[components.router.r]\nplugin = \"p\"\nkind = \"k\"\n\
+                    config = { zeta = 1, topic_mixes = { science = \"fr:1\", art = \"en:1\" }, alpha = 2 }\n";
+        let f = file(text);
+        let keys = |cfg: &RawConfig| serde_json::to_string(&cfg.components.router["r"].config).unwrap();
+        let cfg = load(&Sources { file: Some(f.path().into()), ..Sources::default() }).unwrap();
+        assert_eq!(keys(&cfg), r#"{"zeta":1,"topic_mixes":{"science":"fr:1","art":"en:1"},"alpha":2}"#);
+        // An override changes the table: it is still complete and correct, in figment's order.
+        let cfg = load(&Sources { file: Some(f.path().into()), overrides: vec!["components.router.r.config.alpha=3".into()], env: false }).unwrap();
+        assert_eq!(keys(&cfg), r#"{"alpha":3,"topic_mixes":{"art":"en:1","science":"fr:1"},"zeta":1}"#);
     }
 
     #[test]

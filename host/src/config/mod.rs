@@ -170,6 +170,16 @@ impl ComponentsConfig {
             ComponentKind::Optimizer => &self.optimizer,
         }
     }
+
+    pub fn of_mut(&mut self, kind: ComponentKind) -> &mut BTreeMap<String, InstanceConfig> {
+        match kind {
+            ComponentKind::Router => &mut self.router,
+            ComponentKind::LanguageId => &mut self.language_id,
+            ComponentKind::RewardModel => &mut self.reward_model,
+            ComponentKind::RolloutEngine => &mut self.rollout_engine,
+            ComponentKind::Optimizer => &mut self.optimizer,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -44,12 +44,10 @@ pub struct BanditConfig {
     pub log_every: u64,
     /// How many topic keys and how many region keys a log line shows.
     pub log_max_keys: usize,
-    /// Prior mix per topic (`"code:weight,..."`). The router's language order (arm indices,
-    /// log listings) is first appearance over these mixes in the order the map arrives in: the
-    /// built-in defaults keep the reference's order, but tables from a config file reach a plugin
-    /// sorted by key (the host merges config layers with figment), so user mixes are taken in
-    /// topic-name order. Rewards and probabilities do not depend on the order; which language a
-    /// given random draw lands on does.
+    /// Prior mix per topic (`"code:weight,..."`), in the order given. The router's language
+    /// order (arm indices, log listings) is first appearance over these mixes, as in the
+    /// reference; lrpo-host passes a config file's table in file order (sorted by key only when
+    /// an environment variable or `--set` changed the instance's table).
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub topic_mixes: IndexMap<String, String>,
     /// Prior mix per region; ordered like `topic_mixes`.
