@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use lrpo_core::{Error, Result};
 
+use crate::bytes::ByteReader;
 use crate::quant::GgmlType;
 
 /// One metadata value.
@@ -85,34 +86,13 @@ pub struct Gguf<'a> {
     data: &'a [u8],
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    source: &'a str,
+/// The GGUF-specific reads on top of the shared byte reader.
+trait GgufReads {
+    fn string(&mut self) -> Result<String>;
+    fn value(&mut self, ty: u32, depth: u32) -> Result<GgufValue>;
 }
 
-impl<'a> Cursor<'a> {
-    fn err(&self, msg: impl std::fmt::Display) -> Error {
-        Error::input(format!("{} at byte {}", self.source, self.pos), msg.to_string())
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| self.err(format!("truncated: need {n} more bytes")))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap_or([0; 2])))
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or([0; 4])))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or([0; 8])))
-    }
+impl GgufReads for ByteReader<'_> {
     fn string(&mut self) -> Result<String> {
         let len = self.u64()?;
         let len = usize::try_from(len).map_err(|_| self.err("string length overflows"))?;
@@ -134,7 +114,7 @@ impl<'a> Cursor<'a> {
                 let item_ty = self.u32()?;
                 let n = self.u64()?;
                 // Each item takes at least one byte, which bounds a corrupt count.
-                if n > (self.bytes.len() - self.pos) as u64 {
+                if n > self.remaining() as u64 {
                     return Err(self.err(format!("array of {n} items cannot fit in the file")));
                 }
                 let mut items = Vec::with_capacity(n as usize);
@@ -153,7 +133,7 @@ impl<'a> Cursor<'a> {
 
 impl<'a> Gguf<'a> {
     pub fn parse(bytes: &'a [u8], source: &str) -> Result<Self> {
-        let mut c = Cursor { bytes, pos: 0, source };
+        let mut c = ByteReader::new(bytes, source);
         if c.take(4)? != b"GGUF" {
             return Err(Error::input(source, "not a GGUF file (bad magic)"));
         }

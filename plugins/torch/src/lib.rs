@@ -14,6 +14,7 @@
 //! Everything runs on CPU or CUDA (`Device::Cuda(i)`); CUDA is resolved by libtorch at run time,
 //! so the crate builds and tests on machines without a GPU.
 
+mod bytes;
 pub mod decoder;
 pub mod encoder;
 pub mod gguf;

@@ -14,46 +14,16 @@ use lrpo_core::{Error, Result};
 use serde_json::{json, Value};
 
 use super::{begin, map_file, write_json, write_marker, ImportRecord};
+use crate::bytes::ByteReader;
 use crate::quant::{dequantize, GgmlType};
 use crate::tensors::{write_f32_safetensors, F32Tensor};
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    source: &'a str,
+/// A non-negative i32 count (E5S1 stores sizes as i32).
+trait Counts {
+    fn count(&mut self, what: &str) -> Result<usize>;
 }
 
-impl<'a> Reader<'a> {
-    fn err(&self, msg: impl std::fmt::Display) -> Error {
-        Error::input(format!("{} at byte {}", self.source, self.pos), msg.to_string())
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| self.err(format!("truncated: need {n} more bytes")))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn arr<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let s = self.take(N)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
-    }
-    fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.arr()?))
-    }
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.arr()?))
-    }
-    fn i32(&mut self) -> Result<i32> {
-        Ok(i32::from_le_bytes(self.arr()?))
-    }
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.arr()?))
-    }
-    fn f32(&mut self) -> Result<f32> {
-        Ok(f32::from_le_bytes(self.arr()?))
-    }
+impl Counts for ByteReader<'_> {
     fn count(&mut self, what: &str) -> Result<usize> {
         let v = self.i32()?;
         usize::try_from(v).map_err(|_| self.err(format!("negative {what} {v}")))
@@ -140,7 +110,7 @@ fn expected_shape(h: &E5Header, hf: &str) -> Vec<usize> {
 pub fn import(model_path: &Path, tokenizer_path: &Path, out: &Path, source_sha256: &str) -> Result<()> {
     let map = map_file(model_path)?;
     let source = model_path.display().to_string();
-    let mut r = Reader { bytes: &map, pos: 0, source: &source };
+    let mut r = ByteReader::new(&map, &source);
     if r.take(4)? != b"E5S1" {
         return Err(Error::input(source.clone(), "not an E5S1 file (bad magic)"));
     }
