@@ -61,3 +61,24 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write file");
     p
 }
+
+/// A run's `metrics.jsonl` records without the wall-clock fields (`time`, `time_s`,
+/// `tokens_per_second`, at any depth), which no two runs share.
+pub fn run_metrics(run_dir: &Path) -> Vec<serde_json::Value> {
+    fn strip(v: &mut serde_json::Value) {
+        if let Some(o) = v.as_object_mut() {
+            o.retain(|k, _| !(k == "time" || k == "time_s" || k == "tokens_per_second"));
+            o.values_mut().for_each(strip);
+        }
+    }
+    let path = run_dir.join("metrics.jsonl");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("metrics line is JSON");
+            strip(&mut v);
+            v
+        })
+        .collect()
+}

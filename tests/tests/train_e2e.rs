@@ -37,20 +37,6 @@ fn config(dir: &Path, delay_ms: u64, routers: &[(&str, &str)]) -> PathBuf {
     write_file(dir, "run.toml", &text)
 }
 
-fn metrics(run_dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let o = v.as_object_mut().unwrap();
-            o.remove("time");
-            o.remove("tokens_per_second");
-            v
-        })
-        .collect()
-}
-
 fn host(dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(host_binary());
     cmd.current_dir(dir).args(["--plugins", dir.join("plugins").to_str().unwrap(), "--config", "run.toml", "train"]).args(extra);
@@ -74,7 +60,7 @@ fn a_run_writes_metrics_router_log_and_checkpoints() {
     let out = host(dir.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let run = dir.path().join("runs/e2e");
-    let m = metrics(&run);
+    let m = run_metrics(&run);
     assert_eq!(m.iter().filter(|v| v["phase"] == "train").count(), 6);
     assert_eq!(m.iter().filter(|v| v["phase"] == "val").count(), 2);
     let log = std::fs::read_to_string(run.join("router_log.jsonl")).unwrap();
@@ -116,13 +102,13 @@ fn killed_run_resumes_to_the_same_metrics() {
     std::thread::sleep(Duration::from_millis(80));
     child.kill().unwrap();
     child.wait().unwrap();
-    let before = metrics(&killed.path().join("runs/e2e"));
-    assert!(before.len() < metrics(&whole.path().join("runs/e2e")).len(), "the run was killed before it finished");
+    let before = run_metrics(&killed.path().join("runs/e2e"));
+    assert!(before.len() < run_metrics(&whole.path().join("runs/e2e")).len(), "the run was killed before it finished");
 
     let out = host(killed.path(), &["--resume", "auto"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming arm `main` after step"), "{}", stderr(&out));
-    assert_eq!(metrics(&killed.path().join("runs/e2e")), metrics(&whole.path().join("runs/e2e")));
+    assert_eq!(run_metrics(&killed.path().join("runs/e2e")), run_metrics(&whole.path().join("runs/e2e")));
     assert_eq!(
         std::fs::read_to_string(killed.path().join("runs/e2e/router_log.jsonl")).unwrap(),
         std::fs::read_to_string(whole.path().join("runs/e2e/router_log.jsonl")).unwrap()
@@ -134,8 +120,8 @@ fn ab_arms_with_two_router_kinds() {
     let dir = setup(0, &[("bandit", "lrpo-bandit"), ("uniform", "uniform")]);
     let out = host(dir.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let a = metrics(&dir.path().join("runs/e2e/bandit"));
-    let b = metrics(&dir.path().join("runs/e2e/uniform"));
+    let a = run_metrics(&dir.path().join("runs/e2e/bandit"));
+    let b = run_metrics(&dir.path().join("runs/e2e/uniform"));
     assert_eq!(a.len(), 8);
     assert_eq!(b.len(), 8);
     // Same data order and seeds: the first batch's questions, hence routed copy counts per

@@ -7,6 +7,7 @@ use lrpo_host::config::{self, ResolvedConfig, Sources};
 use lrpo_fixture_toy::{LengthReward, MarkerLid, ScalarOptimizer, SeededEngine};
 use lrpo_host::train::{ArmComponents, Trainer};
 use lrpo_sdk::Component;
+use lrpo_tests::run_metrics;
 use std::path::{Path, PathBuf};
 
 fn data_dir() -> PathBuf {
@@ -85,27 +86,13 @@ fn components() -> ArmComponents {
     }
 }
 
-/// Metrics lines without the wall-clock fields, which legitimately differ between runs.
-fn metrics_without_time(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("time");
-            v.as_object_mut().unwrap().remove("tokens_per_second");
-            v
-        })
-        .collect()
-}
-
 #[test]
 fn runs_and_writes_metrics_router_log_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = Trainer::new(resolved(6, 2), components(), dir.path()).unwrap();
     let summary = t.run(|_, _| {}).unwrap();
     assert_eq!(summary.steps, 6);
-    let m = metrics_without_time(dir.path());
+    let m = run_metrics(dir.path());
     let train: Vec<_> = m.iter().filter(|v| v["phase"] == "train").collect();
     let val: Vec<_> = m.iter().filter(|v| v["phase"] == "val").collect();
     assert_eq!(train.len(), 6);
@@ -144,7 +131,7 @@ fn resumed_run_reproduces_the_uninterrupted_metrics() {
     let mut resumed = Trainer::new(resolved(6, 2), components(), parts.path()).unwrap();
     assert_eq!(resumed.resume().unwrap(), Some(4));
     resumed.run(|_, _| {}).unwrap();
-    assert_eq!(metrics_without_time(parts.path()), metrics_without_time(whole.path()));
+    assert_eq!(run_metrics(parts.path()), run_metrics(whole.path()));
     assert_eq!(
         std::fs::read_to_string(parts.path().join("router_log.jsonl")).unwrap(),
         std::fs::read_to_string(whole.path().join("router_log.jsonl")).unwrap()

@@ -73,32 +73,13 @@ fn host(dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-/// Metrics records without the wall-clock fields, which no two runs share.
-fn metrics(run_dir: &Path) -> Vec<serde_json::Value> {
-    fn strip(v: &mut serde_json::Value) {
-        if let Some(o) = v.as_object_mut() {
-            o.retain(|k, _| !(k == "time" || k == "time_s" || k == "tokens_per_second"));
-            o.values_mut().for_each(strip);
-        }
-    }
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            strip(&mut v);
-            v
-        })
-        .collect()
-}
-
 #[test]
 fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
     let whole = setup();
     let out = host(whole.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let run = whole.path().join("runs/tch");
-    let m = metrics(&run);
+    let m = run_metrics(&run);
     let train: Vec<_> = m.iter().filter(|v| v["phase"] == "train").collect();
     assert_eq!(train.len(), 4, "{m:?}");
     assert_eq!(m.iter().filter(|v| v["phase"] == "val").count(), 2);
@@ -124,9 +105,9 @@ fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ckpt.exists(), "no checkpoint after 300 s");
-    assert!(metrics(&killed.path().join("runs/tch")).len() < m.len(), "the run was killed before it finished");
+    assert!(run_metrics(&killed.path().join("runs/tch")).len() < m.len(), "the run was killed before it finished");
     let out = host(killed.path(), &["--resume", "auto"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming arm `main` after step 2"), "{}", stderr(&out));
-    assert_eq!(metrics(&killed.path().join("runs/tch")), m);
+    assert_eq!(run_metrics(&killed.path().join("runs/tch")), m);
 }
