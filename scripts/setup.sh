@@ -21,7 +21,15 @@ PY="$VENV/bin/python"
 
 if ! "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null; then
     step "installing torch==$TORCH_VERSION (a few GB, once)"
-    "$PY" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+    # The wheels (torch and its CUDA libraries, ~3.5 GB) unpack to ~5 GB; without a pip cache
+    # the peak is their sum, with one it would stay on disk twice.
+    need_gib=9
+    free_gib=$(( $(df -Pk "$VENV" | awk 'NR == 2 { print $4 }') / 1024 / 1024 ))
+    if (( free_gib < need_gib )); then
+        printf 'setup: warning: %s GiB free on the file system of %s; installing torch needs about %s GiB\n' \
+            "$free_gib" "$VENV" "$need_gib" >&2
+    fi
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir "torch==$TORCH_VERSION"
 fi
 
 reqs=(scripts/requirements/*.txt)
@@ -31,7 +39,7 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
     step "installing Python reference packages (${reqs[*]})"
     args=()
     for r in "${reqs[@]}"; do args+=(-r "$r"); done
-    "$PY" -m pip install --quiet --disable-pip-version-check "${args[@]}"
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir "${args[@]}"
     echo "$want" > "$stamp"
 fi
 

@@ -3,6 +3,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
+# Set-up, build and tests take about 15 GB (venv ~5, target/ ~8, models ~1.2); say what is free.
+printf '== disk: %s free in %s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$ROOT"
 bash scripts/setup.sh
 printf '\n== build (workspace: host, plugins, fixtures)\n'
 cargo build --workspace --all-targets
