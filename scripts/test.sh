@@ -3,7 +3,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
-# Set-up, build and tests take about 15 GB (venv ~5, target/ ~8, models ~1.2); say what is free.
+# A clean run takes about 10 GB of disk (venv 5.1, target/ 2.6, model cache 1.2, cargo registry
+# 0.6) and about 30 minutes on 2 cores; say what is free.
 printf '== disk: %s free in %s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$ROOT"
 bash scripts/setup.sh
 printf '\n== build (workspace: host, plugins, fixtures)\n'
