@@ -9,7 +9,7 @@
 
 mod data_support;
 
-use data_support::{run_python, shared_data};
+use data_support::run_python;
 use lrpo_core::Lang;
 use lrpo_host::data::{prepare, read_questions};
 use lrpo_host::prompt::{ChatTemplate, PromptBuilder, PromptStyle, TokenCounter};
@@ -63,7 +63,7 @@ fn reader_and_prompt_rendering_vs_python() {
     let mut records = Vec::new();
     for (code, name) in [("ar", "arabic"), ("de", "german"), ("en", "english"), ("es", "spanish"),
                          ("ru", "russian"), ("vi", "vietnamese"), ("zh", "chinese")] {
-        let text = std::fs::read_to_string(shared_data().join(format!("xquad/xquad.{code}.json"))).unwrap();
+        let text = std::fs::read_to_string(lrpo_testkit::shared_data().join(format!("xquad/xquad.{code}.json"))).unwrap();
         let squad: Value = serde_json::from_str(&text).unwrap();
         for article in squad["data"].as_array().unwrap() {
             for paragraph in article["paragraphs"].as_array().unwrap() {

@@ -2,7 +2,7 @@
 
 mod data_support;
 
-use data_support::{mini_dataset, run_python, shared_data};
+use data_support::{mini_dataset, run_python};
 use lrpo_core::{Error, Lang};
 use lrpo_host::data::{check, prepare, read_questions, read_records, Record};
 use serde_json::{json, Value};
@@ -120,7 +120,7 @@ fn xquad_prepares_into_exact_strata() {
     let mut records = Vec::new();
     for (code, name) in [("ar", "arabic"), ("de", "german"), ("en", "english"), ("es", "spanish"),
                          ("ru", "russian"), ("vi", "vietnamese"), ("zh", "chinese")] {
-        let path = shared_data().join(format!("xquad/xquad.{code}.json"));
+        let path = lrpo_testkit::shared_data().join(format!("xquad/xquad.{code}.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let squad: Value = serde_json::from_str(&text).unwrap();
         for article in squad["data"].as_array().unwrap() {

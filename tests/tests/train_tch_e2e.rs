@@ -24,9 +24,8 @@ fn cache() -> PathBuf {
 
 /// Creates the tiny random policy under `dir/policy` with the project venv's transformers.
 fn tiny_policy(dir: &Path) -> PathBuf {
-    let venv = std::env::var_os("VIRTUAL_ENV").map(PathBuf::from).unwrap_or_else(|| repo().join(".venv"));
     let out = dir.join("policy");
-    let status = Command::new(venv.join("bin/python"))
+    let status = Command::new(lrpo_testkit::python())
         .arg(repo().join("tests/py/tiny_policy.py"))
         .arg(&out)
         .arg(cache().join("models/smollm2-135m-instruct"))

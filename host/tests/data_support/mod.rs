@@ -2,29 +2,16 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
-}
-
-pub fn shared_data() -> PathBuf {
-    repo_root().join("../shared/data")
-}
-
 pub fn mini_dataset() -> PathBuf {
-    repo_root().join("examples/data/lrpo-mini.jsonl")
+    lrpo_testkit::repo_root().join("examples/data/lrpo-mini.jsonl")
 }
 
 /// The venv's Python, checked to import `modules`; panics naming scripts/setup.sh otherwise.
 pub fn python(modules: &[&str]) -> PathBuf {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup.sh to create the project venv (it installs scripts/requirements/data.txt)",
-        python.display()
-    );
+    let python = lrpo_testkit::python();
     let probe = format!("import {}", modules.join(", "));
     let status = Command::new(&python).args(["-c", &probe]).status().expect("python runs");
     assert!(

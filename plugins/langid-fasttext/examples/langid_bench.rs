@@ -6,7 +6,6 @@
 //! ```
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -40,14 +39,11 @@ single, _ = best_of(lambda: [model.predict(t, k=1) for t in texts])
 json.dump({"batch_seconds": batch, "single_seconds": single, "labels": [l[0] for l in labels]}, sys.stdout)
 "#;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn xquad_sentences(n: usize) -> Vec<String> {
     let mut per_lang = Vec::new();
     for lang in ["ar", "de", "en", "es", "ru", "vi", "zh"] {
-        let path = repo_root().join(format!("../shared/data/xquad/xquad.{lang}.json"));
+        let path = lrpo_testkit::shared_data().join(format!("xquad/xquad.{lang}.json"));
         let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let doc: serde_json::Value = serde_json::from_str(&raw).expect("xquad JSON");
         let mut texts = Vec::new();
@@ -115,10 +111,7 @@ fn main() {
     drop(f);
     let script = dir.path().join("reference.py");
     std::fs::write(&script, REFERENCE).unwrap();
-    let python = std::env::var_os("LRPO_VENV_PYTHON")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    let python = lrpo_testkit::python();
     let run_reference = || -> serde_json::Value {
         let out = Command::new(&python)
             .arg(&script)

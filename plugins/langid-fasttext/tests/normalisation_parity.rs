@@ -48,7 +48,7 @@ fn normalisation_and_weak_rule_match_python() {
     .map(|s| s.to_string())
     .collect();
 
-    let mut child = Command::new(common::venv_python())
+    let mut child = Command::new(lrpo_testkit::python())
         .args(["-c", SCRIPT])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

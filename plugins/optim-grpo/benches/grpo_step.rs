@@ -90,7 +90,7 @@ fn main() {
     println!("  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?}; peak RSS {our_peak:.0} MB)", ours * 1e3, times_ms = all_ms(&times_copy));
 
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(manifest.join("../../.venv/bin/python"))
+    let out = Command::new(lrpo_testkit::python())
         .arg(manifest.join("benches/grpo_step.py"))
         .args([dir.to_str().unwrap(), batch_path.to_str().unwrap(), &threads.to_string(), &reps.to_string(), &cfg.to_string()])
         .output()

@@ -67,7 +67,7 @@ fn main() {
     let pairs_path = dir.join("pairs.json");
     let pairs: Vec<(&str, &str)> = inputs.iter().map(|i| (i.response.as_str(), i.reference.as_str())).collect();
     std::fs::write(&pairs_path, serde_json::to_string(&pairs).unwrap()).unwrap();
-    let python = root.join(".venv/bin/python");
+    let python = lrpo_testkit::python();
     let out = Command::new(&python)
         .arg(root.join("plugins/reward-calibrated/benches/py/reward_throughput.py"))
         .arg(&model_dir)

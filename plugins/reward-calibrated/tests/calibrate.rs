@@ -11,7 +11,7 @@ use lrpo_reward_calibrated::{compute_pair_stats, ParallelCorpus, PairStats};
 
 #[test]
 fn xquad_gives_all_21_pairs_of_its_7_languages() {
-    let mut corpus = ParallelCorpus::load(&[common::shared_data().join("xquad")], None).unwrap();
+    let mut corpus = ParallelCorpus::load(&[lrpo_testkit::shared_data().join("xquad")], None).unwrap();
     corpus.limit_ids(30);
     let stats = compute_pair_stats(&common::e5_embedder(), &corpus).unwrap();
     assert_eq!(stats.len(), 21);
@@ -40,7 +40,7 @@ fn the_binary_calibrates_the_bundled_parallel_subset() {
     common::e5_dir();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pair_stats.csv");
-    let parallel = common::repo_root().join("examples/data/parallel.jsonl");
+    let parallel = lrpo_testkit::repo_root().join("examples/data/parallel.jsonl");
     let run = Command::new(env!("CARGO_BIN_EXE_lrpo-calibrate"))
         .args(["--parallel", parallel.to_str().unwrap(), "--out", out.to_str().unwrap(), "--threads", "2"])
         .arg("--model")

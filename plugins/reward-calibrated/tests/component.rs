@@ -37,7 +37,7 @@ fn config_errors_name_the_field() {
 #[test]
 fn rewards_follow_calibration_and_gate() {
     common::e5_dir();
-    let stats_path = common::shared_data().join("lrpo_pair_stats.csv");
+    let stats_path = lrpo_testkit::shared_data().join("lrpo_pair_stats.csv");
     let json = serde_json::json!({ "pair_stats": stats_path, "encoder": { "batch_size": 4 } }).to_string();
     let mut reward = build(&json).unwrap();
     let reference = "The capital of France is Paris.";

@@ -38,7 +38,7 @@ fn translations_beat_unrelated_pairs_on_xquad() {
 #[test]
 fn cosines_match_transformers_with_truncation_and_batching() {
     let questions = common::xquad_questions();
-    let contexts = lrpo_reward_calibrated::ParallelCorpus::load(&[common::shared_data().join("xquad/xquad.de.json")], Some("context")).unwrap();
+    let contexts = lrpo_reward_calibrated::ParallelCorpus::load(&[lrpo_testkit::shared_data().join("xquad/xquad.de.json")], Some("context")).unwrap();
     // Far beyond 512 tokens, so both sides must truncate the same way.
     let long: String = contexts.texts.iter().take(6).map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ");
     let (en, zh, ru) = (&questions["en"], &questions["zh"], &questions["ru"]);
@@ -52,8 +52,8 @@ fn cosines_match_transformers_with_truncation_and_batching() {
     let references: Vec<&str> = pairs.iter().map(|p| p.1.as_str()).collect();
     let ours = embedder.pair_cosines(&responses, &references).unwrap();
 
-    let mut child = Command::new(common::python())
-        .arg(common::repo_root().join("plugins/reward-calibrated/tests/py/reference_cosines.py"))
+    let mut child = Command::new(lrpo_testkit::python())
+        .arg(lrpo_testkit::repo_root().join("plugins/reward-calibrated/tests/py/reference_cosines.py"))
         .arg(common::e5_dir())
         .env("TOKENIZERS_PARALLELISM", "false")
         .stdin(Stdio::piped())

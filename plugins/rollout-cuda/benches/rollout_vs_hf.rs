@@ -60,7 +60,7 @@ fn main() {
     std::fs::write(&work, serde_json::to_string(&ids).unwrap()).expect("write prompts");
 
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut py = Command::new(manifest.join("../../.venv/bin/python"))
+    let mut py = Command::new(lrpo_testkit::python())
         .arg(manifest.join("benches/hf_generate.py"))
         .arg(&dir)
         .arg(&work)

@@ -16,7 +16,7 @@ const NEW: usize = 32;
 
 fn hf_greedy(dir: &std::path::Path, prompts: &[Vec<u32>]) -> Vec<Vec<u32>> {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/hf_generate.py");
-    let mut child = Command::new(python())
+    let mut child = Command::new(lrpo_testkit::python())
         .arg(script)
         .arg(dir)
         .arg(NEW.to_string())

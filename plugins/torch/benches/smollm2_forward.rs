@@ -39,7 +39,7 @@ fn main() {
     Tensor::write_safetensors(&[("input_ids", &ids)], &ids_path).expect("write ids");
 
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut py = Command::new(manifest.join("../../.venv/bin/python"))
+    let mut py = Command::new(lrpo_testkit::python())
         .arg(manifest.join("benches/smollm2_forward.py"))
         .args([dir.to_str().unwrap(), ids_path.to_str().unwrap(), &threads.to_string()])
         .stdin(Stdio::piped())

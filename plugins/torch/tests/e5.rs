@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{imported_model, python, script};
+use common::{imported_model, script};
 use lrpo_torch::encoder::l2_normalize;
 use lrpo_torch::{Device, Encoder, Kind, TextTokenizer};
 use serde_json::Value;
@@ -52,7 +52,7 @@ fn load() -> (Encoder, TextTokenizer) {
 #[test]
 fn embeddings_match_transformers() {
     let (enc, tok) = load();
-    let mut child = Command::new(python())
+    let mut child = Command::new(lrpo_testkit::python())
         .arg(script("real_reference.py"))
         .args(["embed", imported_model(MODEL).to_str().unwrap()])
         .env("TOKENIZERS_PARALLELISM", "false")

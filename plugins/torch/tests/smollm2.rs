@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{imported_model, python, script, shared_data};
+use common::{imported_model, script};
 use lrpo_torch::tokenizer::ChatMessage;
 use lrpo_torch::{DecoderLm, Device, Kind, TextTokenizer};
 use serde_json::Value;
@@ -23,7 +23,7 @@ fn gguf_source() -> String {
 
 /// Runs real_reference.py with a JSON payload on stdin.
 fn reference(args: &[&str], payload: &Value) -> Value {
-    let mut child = Command::new(python())
+    let mut child = Command::new(lrpo_testkit::python())
         .arg(script("real_reference.py"))
         .args(args)
         .env("TOKENIZERS_PARALLELISM", "false")
@@ -42,7 +42,7 @@ fn reference(args: &[&str], payload: &Value) -> Value {
 pub fn xquad_questions(per_lang: usize) -> Vec<String> {
     let mut lines = Vec::new();
     for lang in ["en", "de", "es", "ru", "ar", "vi", "zh"] {
-        let path = shared_data().join(format!("xquad/xquad.{lang}.json"));
+        let path = lrpo_testkit::shared_data().join(format!("xquad/xquad.{lang}.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let json: Value = serde_json::from_str(&text).unwrap();
         let mut taken = 0;

@@ -8,25 +8,6 @@ use std::process::Command;
 
 use serde_json::Value;
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-pub fn shared_data() -> PathBuf {
-    repo_root().join("../shared/data")
-}
-
-/// The venv's python (`LRPO_VENV_PYTHON`, which scripts/setup.sh puts in the cargo env, else
-/// `<repo>/.venv/bin/python`); a missing venv fails the test with the set-up command to run.
-pub fn venv_python() -> PathBuf {
-    let python = std::env::var_os("LRPO_VENV_PYTHON")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
-    assert!(python.exists(), "{} is missing: run scripts/setup.sh to create the project venv", python.display());
-    python
-}
-
 /// The cached lid.176.ftz; a missing model fails the test with the set-up command to run.
 pub fn lid_model_path() -> PathBuf {
     let path = lrpo_langid_fasttext::default_model_path();
@@ -36,7 +17,7 @@ pub fn lid_model_path() -> PathBuf {
 
 /// Predictions of the official C++ (via `fasttext-predict`) for each text: (label, prob) pairs.
 pub fn reference_predictions(model: &Path, texts: &[String], k: usize) -> Vec<Vec<(String, f64)>> {
-    let python = venv_python();
+    let python = lrpo_testkit::python();
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("texts.jsonl");
     let mut f = std::fs::File::create(&input).expect("write texts");
@@ -86,7 +67,7 @@ json.dump(out, sys.stdout)
 pub fn xquad_sentences(per_language: usize) -> Vec<String> {
     let mut out = Vec::new();
     for lang in ["ar", "de", "en", "es", "ru", "vi", "zh"] {
-        let path = shared_data().join(format!("xquad/xquad.{lang}.json"));
+        let path = lrpo_testkit::shared_data().join(format!("xquad/xquad.{lang}.json"));
         let raw = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e} (the shared data set is required)", path.display()));
         let doc: Value = serde_json::from_str(&raw).expect("xquad JSON");

@@ -1,29 +1,18 @@
 //! Shared helpers: the project venv's python, the PyTorch reference script, the tiny model.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use lrpo_core::TrainBatch;
 use lrpo_optim_grpo::{Grpo, GrpoConfig};
 use tch::Tensor;
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-/// The project venv's python; the tests fail (never skip) when it is missing.
-pub fn python() -> PathBuf {
-    let py = repo_root().join(".venv/bin/python");
-    assert!(py.is_file(), "{} is missing: run scripts/setup.sh to create the project venv", py.display());
-    py
-}
-
 /// Runs the PyTorch reference step with `config` (JSON object of `grpo` config keys) in `dir`;
 /// the first call there also creates the tiny model and the batch.
 pub fn reference_step(dir: &Path, config: &serde_json::Value) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/grpo_reference.py");
-    let out = Command::new(python())
+    let out = Command::new(lrpo_testkit::python())
         .arg(script)
         .arg(dir)
         .arg(config.to_string())

@@ -14,27 +14,9 @@ pub const TINY_VOCAB: i64 = 40;
 /// `<eos>` of the tiny tokenizer.
 pub const TINY_EOS: u32 = 1;
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-/// The project venv's python; tests fail (never skip) when it is missing.
-pub fn python() -> PathBuf {
-    let py = repo_root().join(".venv/bin/python");
-    assert!(py.is_file(), "{} is missing: run scripts/setup.sh to create the project venv", py.display());
-    py
-}
-
 /// The imported SmolLM2 directory, failing with the set-up command when it is missing.
 pub fn smollm2_dir() -> PathBuf {
-    let dir = lrpo_core::paths::model_dir(lrpo_rollout_cuda::DEFAULT_MODEL);
-    assert!(
-        dir.join(lrpo_torch::import::MARKER).is_file(),
-        "{} is not imported: run {}",
-        dir.display(),
-        lrpo_core::paths::SETUP_COMMAND
-    );
-    dir
+    lrpo_testkit::cached_model(lrpo_rollout_cuda::DEFAULT_MODEL, lrpo_torch::import::MARKER)
 }
 
 /// Writes a random 2-layer Llama (GQA, untied head) and a word-level tokenizer `<unk> <eos> w0..`

@@ -6,24 +6,13 @@ use std::process::Command;
 
 use tch::Tensor;
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
-}
-
-/// The project venv's python; the tests fail (never skip) when it is missing.
-pub fn python() -> PathBuf {
-    let py = repo_root().join(".venv/bin/python");
-    assert!(py.is_file(), "{} is missing: run scripts/setup.sh to create the project venv", py.display());
-    py
-}
-
 pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
 }
 
 /// Runs a reference script and returns its stdout; fails the test with its stderr otherwise.
 pub fn run_python(script_name: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
+    let out = Command::new(lrpo_testkit::python())
         .arg(script(script_name))
         .args(args)
         .env("TOKENIZERS_PARALLELISM", "false")
@@ -50,19 +39,5 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 /// A model directory from the cache, failing with the set-up command when it is not imported.
 pub fn imported_model(name: &str) -> PathBuf {
-    let dir = lrpo_core::paths::model_dir(name);
-    assert!(
-        dir.join(lrpo_torch::import::MARKER).is_file(),
-        "{} is not imported: run {}",
-        dir.display(),
-        lrpo_core::paths::SETUP_COMMAND
-    );
-    dir
-}
-
-/// The shared real data directory (`../shared/data` next to the repo).
-pub fn shared_data() -> PathBuf {
-    let dir = repo_root().join("../shared/data");
-    assert!(dir.is_dir(), "{} is missing", dir.display());
-    dir
+    lrpo_testkit::cached_model(name, lrpo_torch::import::MARKER)
 }
