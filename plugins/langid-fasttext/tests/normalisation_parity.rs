@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use lrpo_langid_fasttext::{is_weak_text, normalize_for_lid};
 
 const SCRIPT: &str = r#"
@@ -48,16 +46,7 @@ fn normalisation_and_weak_rule_match_python() {
     .map(|s| s.to_string())
     .collect();
 
-    let mut child = Command::new(lrpo_testkit::python())
-        .args(["-c", SCRIPT])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run python");
-    serde_json::to_writer(child.stdin.take().unwrap(), &texts).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let reference: Vec<(String, bool)> = serde_json::from_slice(&output.stdout).unwrap();
+    let reference: Vec<(String, bool)> = lrpo_testkit::python_json(&["-c".as_ref(), SCRIPT.as_ref()], &texts);
 
     for (text, (want_normalised, want_weak)) in texts.iter().zip(reference) {
         let normalised = normalize_for_lid(text);

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,20 +49,9 @@ fn cosines_match_transformers_with_truncation_and_batching() {
     let references: Vec<&str> = pairs.iter().map(|p| p.1.as_str()).collect();
     let ours = embedder.pair_cosines(&responses, &references).unwrap();
 
-    let mut child = Command::new(lrpo_testkit::python())
-        .arg(lrpo_testkit::repo_root().join("plugins/reward-calibrated/tests/py/reference_cosines.py"))
-        .arg(common::e5_dir())
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let script = lrpo_testkit::repo_root().join("plugins/reward-calibrated/tests/py/reference_cosines.py");
     let request = serde_json::json!({"pairs": pairs, "prefix": "query: ", "max_length": 512});
-    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "reference_cosines.py failed (run scripts/setup.sh):\n{}", String::from_utf8_lossy(&out.stderr));
-    let theirs: Vec<f64> = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs: Vec<f64> = lrpo_testkit::python_json(&[script.as_ref(), common::e5_dir().as_ref()], &request);
     assert_eq!(theirs.len(), ours.len());
     for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
         assert!((a - b).abs() < 2e-4, "pair {k} {:?}: ours {a}, transformers {b}", &pairs[k].0.chars().take(40).collect::<String>());

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
 use lrpo_core::{RolloutEngine, SamplingParams};
 use lrpo_torch::tokenizer::ChatMessage;
@@ -16,20 +13,8 @@ const NEW: usize = 32;
 
 fn hf_greedy(dir: &std::path::Path, prompts: &[Vec<u32>]) -> Vec<Vec<u32>> {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/hf_generate.py");
-    let mut child = Command::new(lrpo_testkit::python())
-        .arg(script)
-        .arg(dir)
-        .arg(NEW.to_string())
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
-    child.stdin.take().unwrap().write_all(serde_json::to_string(prompts).unwrap().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "hf_generate.py failed (run scripts/setup.sh):\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("reference JSON")
+    let new = NEW.to_string();
+    lrpo_testkit::python_json(&[script.as_ref(), dir.as_ref(), new.as_ref()], &prompts)
 }
 
 #[test]

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::{imported_model, script};
 use lrpo_torch::encoder::l2_normalize;
 use lrpo_torch::{Device, Encoder, Kind, TextTokenizer};
@@ -52,19 +49,8 @@ fn load() -> (Encoder, TextTokenizer) {
 #[test]
 fn embeddings_match_transformers() {
     let (enc, tok) = load();
-    let mut child = Command::new(lrpo_testkit::python())
-        .arg(script("real_reference.py"))
-        .args(["embed", imported_model(MODEL).to_str().unwrap()])
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(serde_json::json!(SENTENCES).to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "real_reference.py embed failed (run scripts/setup.sh):\n{}", String::from_utf8_lossy(&out.stderr));
-    let want: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (script, model) = (script("real_reference.py"), imported_model(MODEL));
+    let want: Value = lrpo_testkit::python_json(&[script.as_ref(), "embed".as_ref(), model.as_ref()], &SENTENCES);
     // One padded batch: padding must not change any sentence's embedding.
     let ours = embed(&enc, &tok, &SENTENCES);
     for (i, s) in SENTENCES.iter().enumerate() {

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::ffi::OsStr;
 
 use common::{imported_model, script};
 use lrpo_torch::tokenizer::ChatMessage;
@@ -23,19 +22,9 @@ fn gguf_source() -> String {
 
 /// Runs real_reference.py with a JSON payload on stdin.
 fn reference(args: &[&str], payload: &Value) -> Value {
-    let mut child = Command::new(lrpo_testkit::python())
-        .arg(script("real_reference.py"))
-        .args(args)
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn python");
-    child.stdin.take().unwrap().write_all(payload.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "real_reference.py {args:?} failed (run scripts/setup.sh):\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("reference JSON")
+    let script = script("real_reference.py");
+    let argv: Vec<&OsStr> = std::iter::once(script.as_os_str()).chain(args.iter().map(OsStr::new)).collect();
+    lrpo_testkit::python_json(&argv, payload)
 }
 
 /// `per_lang` XQuAD questions from each of the seven languages, in file order.

@@ -6,7 +6,13 @@
 //! Every helper fails (never skips) when what it looks for is missing, naming the path and the
 //! set-up command: a test that silently skips on a machine without the venv would prove nothing.
 
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// The repository root (this crate lives in `tests/testkit`).
 pub fn repo_root() -> PathBuf {
@@ -39,6 +45,26 @@ pub fn cached_model(name: &str, marker: &str) -> PathBuf {
     dir
 }
 
+/// Runs the venv's python with `args` (a script and its arguments, or `-c` and code), the JSON of
+/// `input` on its standard input, and parses its standard output as JSON: how the parity tests
+/// ask a Python reference for its answer. A failing script fails the test with its stderr.
+pub fn python_json<T: DeserializeOwned>(args: &[&OsStr], input: &impl Serialize) -> T {
+    let mut child = Command::new(python())
+        .args(args)
+        .env("TOKENIZERS_PARALLELISM", "false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the venv's python");
+    // A script that dies early closes its stdin; its stderr, below, says why.
+    let _ = child.stdin.take().expect("stdin").write_all(serde_json::to_string(input).expect("JSON input").as_bytes());
+    let out = child.wait_with_output().expect("wait for python");
+    let script = args.iter().map(|a| a.to_string_lossy()).take(2).collect::<Vec<_>>().join(" ");
+    assert!(out.status.success(), "python {script} failed (scripts/setup.sh installs the reference packages):\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python {script} printed no valid JSON: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +72,19 @@ mod tests {
     #[test]
     fn repo_root_is_the_workspace() {
         assert!(repo_root().join("scripts/test.sh").is_file());
+    }
+
+    #[test]
+    fn python_json_round_trips_through_the_venv() {
+        let code = "import json, sys; print(json.dumps([x * 2 for x in json.load(sys.stdin)]))";
+        let doubled: Vec<i64> = python_json(&["-c".as_ref(), code.as_ref()], &[1, 2, 3]);
+        assert_eq!(doubled, [2, 4, 6]);
+    }
+
+    #[test]
+    #[should_panic(expected = "failed")]
+    fn a_failing_python_script_fails_the_test() {
+        let _: serde_json::Value = python_json(&["-c".as_ref(), "raise SystemExit(3)".as_ref()], &());
     }
 
     #[test]
