@@ -1,12 +1,9 @@
-//! Helpers shared by the integration tests: where the repo, its venv, the model and the data
-//! live, and a runner for the C++ reference (`fasttext-predict` in the project venv).
-#![allow(dead_code)] // each test binary uses a different subset
+//! Helpers shared by the integration tests: the model, the XQuAD sentences and the C++
+//! reference (`fasttext-predict` in the project venv).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The cached lid.176.ftz; a missing model fails the test with the set-up command to run.
 pub fn lid_model_path() -> PathBuf {
@@ -15,50 +12,27 @@ pub fn lid_model_path() -> PathBuf {
     path
 }
 
-/// Predictions of the official C++ (via `fasttext-predict`) for each text: (label, prob) pairs.
-pub fn reference_predictions(model: &Path, texts: &[String], k: usize) -> Vec<Vec<(String, f64)>> {
-    let python = lrpo_testkit::python();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let input = dir.path().join("texts.jsonl");
-    let mut f = std::fs::File::create(&input).expect("write texts");
-    for t in texts {
-        writeln!(f, "{}", serde_json::to_string(t).unwrap()).unwrap();
-    }
-    drop(f);
-    let script = dir.path().join("reference.py");
-    std::fs::write(
-        &script,
-        r#"
+/// The script behind `reference_predictions`: `fasttext` is the module of `fasttext-predict`,
+/// the official C++ behind Python bindings.
+const REFERENCE: &str = r#"
 import json, sys
 try:
     import fasttext
 except ImportError:
     sys.exit("fasttext-predict is not installed in the venv: run scripts/setup.sh")
-model_path, texts_path, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
-model = fasttext.load_model(model_path)
-with open(texts_path, encoding="utf-8") as f:
-    texts = [json.loads(line) for line in f]
+request = json.load(sys.stdin)
+model = fasttext.load_model(request["model"])
 out = []
-for text in texts:
-    labels, probs = model.predict(text, k=k)
+for text in request["texts"]:
+    labels, probs = model.predict(text, k=request["k"])
     out.append([[l, float(p)] for l, p in zip(labels, probs)])
 json.dump(out, sys.stdout)
-"#,
-    )
-    .unwrap();
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg(model)
-        .arg(&input)
-        .arg(k.to_string())
-        .output()
-        .expect("run the python reference");
-    assert!(
-        output.status.success(),
-        "python reference failed (run scripts/setup.sh if packages are missing):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let parsed: Vec<Vec<(String, f64)>> = serde_json::from_slice(&output.stdout).expect("reference JSON");
+"#;
+
+/// Predictions of the official C++ (via `fasttext-predict`) for each text: (label, prob) pairs.
+pub fn reference_predictions(model: &Path, texts: &[String], k: usize) -> Vec<Vec<(String, f64)>> {
+    let request = json!({ "model": model, "texts": texts, "k": k });
+    let parsed: Vec<Vec<(String, f64)>> = lrpo_testkit::python_json(&["-c".as_ref(), REFERENCE.as_ref()], &request);
     assert_eq!(parsed.len(), texts.len());
     parsed
 }

@@ -1,7 +1,6 @@
 //! Damaged model files give errors that name the file and the field, never a panic.
 
-mod common;
-
+use crate::common;
 use lrpo_core::Error;
 use lrpo_langid_fasttext::FastTextModel;
 

@@ -2,8 +2,7 @@
 //! not: dense `.bin` matrices, unpruned n-gram buckets, word n-grams, softmax / one-vs-all /
 //! negative-sampling losses, a quantized output matrix. Each is checked against the C++.
 
-mod common;
-
+use crate::common;
 use lrpo_langid_fasttext::FastTextModel;
 
 const DIM: usize = 8;

@@ -1,7 +1,6 @@
 //! Parity with the official fastText C++ (`fasttext-predict`) on lid.176.ftz.
 
-mod common;
-
+use crate::common;
 use lrpo_langid_fasttext::FastTextModel;
 
 const PROB_TOLERANCE: f64 = 1e-4;

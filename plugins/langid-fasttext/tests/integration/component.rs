@@ -1,7 +1,6 @@
 //! The `fasttext` LanguageId component: config, the LRPO rules of spec §4.2 / TV-8, threads.
 
-mod common;
-
+use crate::common;
 use lrpo_core::{Error, Lang, LangPrediction, LanguageId};
 use lrpo_langid_fasttext::{normalize_for_lid, FastTextConfig, FastTextLangId};
 use lrpo_sdk::Component;

@@ -2,8 +2,6 @@
 //! `re.sub(r"\s+", " ", re.sub(r"```.*?```", " ", t.strip(), flags=re.S))`, and the share of
 //! characters in general categories L* and N*.
 
-mod common;
-
 use lrpo_langid_fasttext::{is_weak_text, normalize_for_lid};
 
 const SCRIPT: &str = r#"
