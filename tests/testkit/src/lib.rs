@@ -9,7 +9,7 @@
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -49,20 +49,47 @@ pub fn cached_model(name: &str, marker: &str) -> PathBuf {
 /// `input` on its standard input, and parses its standard output as JSON: how the parity tests
 /// ask a Python reference for its answer. A failing script fails the test with its stderr.
 pub fn python_json<T: DeserializeOwned>(args: &[&OsStr], input: &impl Serialize) -> T {
-    let mut child = Command::new(python())
-        .args(args)
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the venv's python");
+    let mut child = python_command(args).stdin(Stdio::piped()).spawn().expect("start the venv's python");
     // A script that dies early closes its stdin; its stderr, below, says why.
     let _ = child.stdin.take().expect("stdin").write_all(serde_json::to_string(input).expect("JSON input").as_bytes());
-    let out = child.wait_with_output().expect("wait for python");
-    let script = args.iter().map(|a| a.to_string_lossy()).take(2).collect::<Vec<_>>().join(" ");
-    assert!(out.status.success(), "python {script} failed (scripts/setup.sh installs the reference packages):\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python {script} printed no valid JSON: {e}"))
+    let out = succeeded(args, child.wait_with_output().expect("wait for python"));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python {} printed no valid JSON: {e}", script_name(args)))
+}
+
+/// Runs the venv's python with `args` for a reference script that writes its answer into files
+/// (a model, expected tensors) rather than printing it. A failing script fails the test with its
+/// stderr.
+pub fn python_run(args: &[&OsStr]) {
+    succeeded(args, python_command(args).stdin(Stdio::null()).output().expect("run the venv's python"));
+}
+
+fn python_command(args: &[&OsStr]) -> Command {
+    let mut command = Command::new(python());
+    command.args(args).env("TOKENIZERS_PARALLELISM", "false").stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+}
+
+/// The script and its first argument, enough to tell which reference failed.
+fn script_name(args: &[&OsStr]) -> String {
+    args.iter().map(|a| a.to_string_lossy()).take(2).collect::<Vec<_>>().join(" ")
+}
+
+fn succeeded(args: &[&OsStr], out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "python {} failed (scripts/setup.sh installs the reference packages):\n{}",
+        script_name(args),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The largest absolute elementwise difference of two equally long slices, computed in f64 (the
+/// parity tests compare f32 and f64 outputs alike). NaN anywhere gives NaN, so that a tolerance
+/// check `max_abs_diff(..) < tol` fails on it; empty slices give 0.
+pub fn max_abs_diff<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> f64 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter().zip(b).map(|(&x, &y)| (x.into() - y.into()).abs()).fold(0.0, |max, d| if d.is_nan() || d > max { d } else { max })
 }
 
 #[cfg(test)]
@@ -91,5 +118,33 @@ mod tests {
     #[should_panic(expected = "is not imported")]
     fn a_model_without_its_marker_is_refused() {
         cached_model("no-such-model-for-testkit", "lrpo-import.json");
+    }
+
+    #[test]
+    fn python_run_runs_a_script() {
+        python_run(&["-c".as_ref(), "import sys; sys.exit(0)".as_ref()]);
+    }
+
+    #[test]
+    #[should_panic(expected = "failed")]
+    fn a_failing_python_run_fails_the_test() {
+        python_run(&["-c".as_ref(), "raise SystemExit(3)".as_ref()]);
+    }
+
+    #[test]
+    fn max_abs_diff_is_the_largest_difference() {
+        assert_eq!(max_abs_diff(&[1.0f32, -2.0, 3.0], &[1.5, 2.0, 3.0]), 4.0);
+        assert_eq!(max_abs_diff(&[0.25f64], &[0.25]), 0.0);
+        assert_eq!(max_abs_diff::<f32>(&[], &[]), 0.0);
+        // 1e8 - 1 rounds back to 1e8 in f32; the f64 difference is exact.
+        assert_eq!(max_abs_diff(&[1e8f32], &[1.0]), 99_999_999.0);
+        assert!(max_abs_diff(&[f32::NAN, 0.0], &[0.0, 5.0]).is_nan(), "NaN must not hide behind a larger difference");
+        assert!(max_abs_diff(&[0.0, f32::NAN], &[5.0, 0.0]).is_nan());
+    }
+
+    #[test]
+    #[should_panic(expected = "lengths differ")]
+    fn max_abs_diff_refuses_slices_of_different_lengths() {
+        max_abs_diff(&[1.0f32], &[1.0, 2.0]);
     }
 }
