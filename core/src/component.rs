@@ -7,7 +7,8 @@ use crate::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The kinds of component a plugin can provide.
+/// The kinds of component a plugin can provide: the one list of them. A new kind is a variant
+/// here and in `ALL`; config tables, arms and the plugin boundary follow it (see lrpo-sdk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
@@ -27,8 +28,18 @@ impl ComponentKind {
         ComponentKind::RolloutEngine,
         ComponentKind::Optimizer,
     ];
+    /// Every kind's config key, in `ALL`'s order.
+    pub const KEYS: [&'static str; 5] = {
+        let mut keys = [""; 5];
+        let mut i = 0;
+        while i < keys.len() {
+            keys[i] = Self::ALL[i].key();
+            i += 1;
+        }
+        keys
+    };
     /// The key used in config tables (`[components.router.NAME]`).
-    pub fn key(self) -> &'static str {
+    pub const fn key(self) -> &'static str {
         match self {
             ComponentKind::Router => "router",
             ComponentKind::LanguageId => "language_id",
@@ -42,6 +53,22 @@ impl ComponentKind {
     }
     pub fn from_u8(v: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|k| *k as u8 == v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_key_and_number() {
+        for (i, kind) in ComponentKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "ALL is in discriminant order");
+            assert_eq!(ComponentKind::from_key(kind.key()), Some(kind));
+            assert_eq!(ComponentKind::from_u8(kind as u8), Some(kind));
+            assert_eq!(ComponentKind::KEYS[i], kind.key());
+        }
+        assert_eq!(ComponentKind::from_key("routr"), None);
     }
 }
 

@@ -33,17 +33,26 @@
 //! lrpo_sdk::export_plugin! { Router => Monolingual }
 //! ```
 //!
-//! Layers: `lrpo-core` holds the plain traits; this crate holds their FFI twins
-//! (`FfiRouter`, ...), the guest adapters that wrap a core impl inside the plugin
-//! (`GuestRouter`, ...) and the host adapters that implement the core trait over a foreign
-//! object (`HostRouter`, ...). It is the only crate that names `abi_stable`.
+//! Layers: `lrpo-core` holds the plain traits; this crate holds both halves of the boundary:
+//! their FFI twins (`FfiRouter`, ...), the guest adapters that wrap a core impl inside the
+//! plugin (`GuestRouter`, ...), and in [`host`] everything a host needs to open a plugin
+//! library and build components from it, returned as [`AnyComponent`]. It is the only crate
+//! that names `abi_stable`.
+//!
+//! A new component kind is a `ComponentKind` variant, an `AnyComponent` variant, its FFI trait
+//! with guest and host adapters, and a factory field appended to the root module; every other
+//! place that must handle it is an exhaustive `match` the compiler points at.
 
 // abi_stable's derive and sabi_trait expansions trip these two lints; the types they
 // flag are abi_stable's own FFI-safe wrappers.
 #![allow(non_local_definitions, improper_ctypes_definitions)]
 
+#[cfg(feature = "chat")]
+pub mod chat;
+mod component;
 mod error;
 mod guard;
+pub mod host;
 pub mod language_id;
 pub mod log;
 mod module;
@@ -54,10 +63,11 @@ pub mod router;
 pub mod types;
 pub mod weights;
 
+pub use component::AnyComponent;
 pub use error::FfiError;
 pub use module::{
-    parse_config, root_module, schema_json, thread_budget, AnyFactory, FfiComponentInfo, FfiManifest, HostContext,
-    PluginMod, PluginModRef, Registration, ABI_MAJOR, ABI_MINOR,
+    parse_config, root_module, schema_json, thread_budget, FfiComponentInfo, FfiManifest, HostContext, PluginMod,
+    PluginModRef, Registration, ABI_MAJOR, ABI_MINOR,
 };
 
 pub use abi_stable;
@@ -87,35 +97,6 @@ pub trait Component: Sized + 'static {
     fn new(instance: &str, config: Self::Config) -> lrpo_core::Result<Self>;
 }
 
-#[doc(hidden)]
-#[allow(non_snake_case)]
-pub mod __private {
-    use crate::{parse_config, Component};
-    use lrpo_core::{ComponentKind as K, Result};
-
-    pub fn Router<T: Component + lrpo_core::Router>(i: &str, c: &str) -> Result<Box<dyn lrpo_core::Router>> {
-        Ok(Box::new(T::new(i, parse_config::<T>(K::Router, i, c)?)?))
-    }
-    pub fn LanguageId<T: Component + lrpo_core::LanguageId>(i: &str, c: &str) -> Result<Box<dyn lrpo_core::LanguageId>> {
-        Ok(Box::new(T::new(i, parse_config::<T>(K::LanguageId, i, c)?)?))
-    }
-    pub fn RewardModel<T: Component + lrpo_core::RewardModel>(
-        i: &str,
-        c: &str,
-    ) -> Result<Box<dyn lrpo_core::RewardModel>> {
-        Ok(Box::new(T::new(i, parse_config::<T>(K::RewardModel, i, c)?)?))
-    }
-    pub fn RolloutEngine<T: Component + lrpo_core::RolloutEngine>(
-        i: &str,
-        c: &str,
-    ) -> Result<Box<dyn lrpo_core::RolloutEngine>> {
-        Ok(Box::new(T::new(i, parse_config::<T>(K::RolloutEngine, i, c)?)?))
-    }
-    pub fn Optimizer<T: Component + lrpo_core::Optimizer>(i: &str, c: &str) -> Result<Box<dyn lrpo_core::Optimizer>> {
-        Ok(Box::new(T::new(i, parse_config::<T>(K::Optimizer, i, c)?)?))
-    }
-}
-
 /// Registers a plugin's components and exports its root module.
 ///
 /// ```ignore
@@ -143,7 +124,16 @@ macro_rules! export_plugin {
                     name: <$ty as $crate::Component>::NAME,
                     description: <$ty as $crate::Component>::DESCRIPTION,
                     schema: $crate::schema_json::<$ty>,
-                    factory: $crate::AnyFactory::$kind($crate::__private::$kind::<$ty>),
+                    factory: {
+                        fn factory(instance: &str, config: &str) -> $crate::lrpo_core::Result<$crate::AnyComponent> {
+                            let kind = $crate::lrpo_core::ComponentKind::$kind;
+                            let config = $crate::parse_config::<$ty>(kind, instance, config)?;
+                            let component: Box<dyn $crate::lrpo_core::$kind> =
+                                Box::new(<$ty as $crate::Component>::new(instance, config)?);
+                            Ok(component.into())
+                        }
+                        factory
+                    },
                 }
             }
         )*

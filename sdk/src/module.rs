@@ -5,13 +5,13 @@ use crate::optimizer::{FfiOptimizerBox, GuestOptimizer};
 use crate::reward_model::{FfiRewardModelBox, GuestRewardModel};
 use crate::rollout_engine::{FfiRolloutEngineBox, GuestRolloutEngine};
 use crate::router::{FfiRouterBox, GuestRouter};
-use crate::{guard, Component, FfiError};
+use crate::{guard, AnyComponent, Component, FfiError};
 use abi_stable::library::RootModule;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RErr, ROption, RResult, RStr, RString, RVec};
+use abi_stable::std_types::{RErr, ROk, ROption, RResult, RStr, RString, RVec};
 use abi_stable::StableAbi;
-use lrpo_core::{ComponentKind, Error, LanguageId, Optimizer, Result, RewardModel, RolloutEngine, Router};
+use lrpo_core::{ComponentKind, Error, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -53,6 +53,10 @@ pub struct FfiManifest {
     pub components: RVec<FfiComponentInfo>,
 }
 
+/// The root module. One factory per component kind, because each returns its kind's own FFI
+/// object; a new kind is a new field appended after the last, so plugins built before it keep
+/// loading (abi_stable prefix types). The host reaches these only through
+/// `lrpo_sdk::host::PluginLibrary::instantiate`.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
@@ -83,16 +87,8 @@ pub struct Registration {
     pub name: &'static str,
     pub description: &'static str,
     pub schema: fn() -> String,
-    pub factory: AnyFactory,
-}
-
-/// Builds a component from (instance name, config JSON).
-pub enum AnyFactory {
-    Router(fn(&str, &str) -> Result<Box<dyn Router>>),
-    LanguageId(fn(&str, &str) -> Result<Box<dyn LanguageId>>),
-    RewardModel(fn(&str, &str) -> Result<Box<dyn RewardModel>>),
-    RolloutEngine(fn(&str, &str) -> Result<Box<dyn RolloutEngine>>),
-    Optimizer(fn(&str, &str) -> Result<Box<dyn Optimizer>>),
+    /// Builds the component from (instance name, config JSON).
+    pub factory: fn(&str, &str) -> Result<AnyComponent>,
 }
 
 inventory::collect!(Registration);
@@ -175,14 +171,8 @@ fn plugin_name() -> &'static str {
 }
 
 /// Finds the registration and runs its constructor with panics contained.
-fn build<T>(
-    kind: ComponentKind,
-    component: RStr<'_>,
-    instance: RStr<'_>,
-    config: RStr<'_>,
-    pick: impl Fn(&AnyFactory) -> Option<fn(&str, &str) -> Result<T>>,
-) -> Result<T> {
-    let found = inventory::iter::<Registration>.into_iter().find(|r| r.kind == kind && r.name == component.as_str());
+fn build(kind: ComponentKind, component: &str, instance: &str, config: &str, label: &str) -> Result<AnyComponent> {
+    let found = inventory::iter::<Registration>.into_iter().find(|r| r.kind == kind && r.name == component);
     let Some(reg) = found else {
         let have: Vec<&str> =
             inventory::iter::<Registration>.into_iter().filter(|r| r.kind == kind).map(|r| r.name).collect();
@@ -192,47 +182,37 @@ fn build<T>(
             message: format!("has no {kind} component `{component}` (its {kind} components: {have})"),
         });
     };
-    let make = pick(&reg.factory).expect("registration kind matches its factory");
-    let label = format!("{kind} `{instance}` ({}:{component})", plugin_name());
-    match catch_unwind(AssertUnwindSafe(|| make(instance.as_str(), config.as_str()))) {
+    match catch_unwind(AssertUnwindSafe(|| (reg.factory)(instance, config))) {
         Ok(r) => r,
-        Err(p) => Err(Error::Panic { component: label, message: guard::panic_message(&*p) }),
+        Err(p) => Err(Error::Panic { component: label.to_string(), message: guard::panic_message(&*p) }),
     }
 }
 
-fn label(kind: ComponentKind, component: RStr<'_>, instance: RStr<'_>) -> String {
-    format!("{kind} `{instance}` ({}:{component})", plugin_name())
-}
-
-fn done<T, U>(r: Result<T>, wrap: impl FnOnce(T) -> U) -> RResult<U, FfiError> {
-    match r {
-        Ok(v) => RResult::ROk(wrap(v)),
+/// The body of every factory: build, take the kind's trait object out of the enum, wrap it in
+/// the guest adapter that contains its panics.
+fn guest<T, F>(kind: ComponentKind, c: RStr<'_>, i: RStr<'_>, cfg: RStr<'_>, wrap: fn(T, &str) -> F) -> RResult<F, FfiError>
+where
+    T: TryFrom<AnyComponent, Error = Error>,
+{
+    let label = format!("{kind} `{i}` ({}:{c})", plugin_name());
+    match build(kind, c.as_str(), i.as_str(), cfg.as_str(), &label).and_then(T::try_from) {
+        Ok(v) => ROk(wrap(v, &label)),
         Err(e) => RErr(e.into()),
     }
 }
 
 extern "C" fn new_router(c: RStr<'_>, i: RStr<'_>, cfg: RStr<'_>) -> RResult<FfiRouterBox, FfiError> {
-    let k = ComponentKind::Router;
-    let r = build(k, c, i, cfg, |f| if let AnyFactory::Router(f) = f { Some(*f) } else { None });
-    done(r, |b| GuestRouter::boxed(b, &label(k, c, i)))
+    guest(ComponentKind::Router, c, i, cfg, GuestRouter::boxed)
 }
 extern "C" fn new_language_id(c: RStr<'_>, i: RStr<'_>, cfg: RStr<'_>) -> RResult<FfiLanguageIdBox, FfiError> {
-    let k = ComponentKind::LanguageId;
-    let r = build(k, c, i, cfg, |f| if let AnyFactory::LanguageId(f) = f { Some(*f) } else { None });
-    done(r, |b| GuestLanguageId::boxed(b, &label(k, c, i)))
+    guest(ComponentKind::LanguageId, c, i, cfg, GuestLanguageId::boxed)
 }
 extern "C" fn new_reward_model(c: RStr<'_>, i: RStr<'_>, cfg: RStr<'_>) -> RResult<FfiRewardModelBox, FfiError> {
-    let k = ComponentKind::RewardModel;
-    let r = build(k, c, i, cfg, |f| if let AnyFactory::RewardModel(f) = f { Some(*f) } else { None });
-    done(r, |b| GuestRewardModel::boxed(b, &label(k, c, i)))
+    guest(ComponentKind::RewardModel, c, i, cfg, GuestRewardModel::boxed)
 }
 extern "C" fn new_rollout_engine(c: RStr<'_>, i: RStr<'_>, cfg: RStr<'_>) -> RResult<FfiRolloutEngineBox, FfiError> {
-    let k = ComponentKind::RolloutEngine;
-    let r = build(k, c, i, cfg, |f| if let AnyFactory::RolloutEngine(f) = f { Some(*f) } else { None });
-    done(r, |b| GuestRolloutEngine::boxed(b, &label(k, c, i)))
+    guest(ComponentKind::RolloutEngine, c, i, cfg, GuestRolloutEngine::boxed)
 }
 extern "C" fn new_optimizer(c: RStr<'_>, i: RStr<'_>, cfg: RStr<'_>) -> RResult<FfiOptimizerBox, FfiError> {
-    let k = ComponentKind::Optimizer;
-    let r = build(k, c, i, cfg, |f| if let AnyFactory::Optimizer(f) = f { Some(*f) } else { None });
-    done(r, |b| GuestOptimizer::boxed(b, &label(k, c, i)))
+    guest(ComponentKind::Optimizer, c, i, cfg, GuestOptimizer::boxed)
 }

@@ -92,7 +92,7 @@ impl Router for HostRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lrpo_core::{Error, RouteContext};
+    use lrpo_core::{ContextReport, Error, RouteContext, RouterReport};
 
     /// Gives every copy the original language and remembers the rewards it was told.
     struct Echo {
@@ -110,7 +110,12 @@ mod tests {
         }
         fn update(&mut self, _: u64, fb: &[RouteFeedback]) -> Result<RouterUpdate> {
             self.seen.extend(fb.iter().map(|f| f.reward));
-            Ok(RouterUpdate { flushed: true, log_line: Some(format!("{}", self.seen.len())) })
+            let report = RouterReport {
+                languages: self.languages(),
+                contexts: vec![ContextReport { key: "seen".into(), probs: vec![self.seen.len() as f64, 0.0], extras: vec![] }],
+                extras: vec![],
+            };
+            Ok(RouterUpdate { flushed: true, report: Some(report) })
         }
         fn save_state(&self) -> Result<Vec<u8>> {
             Ok(self.seen.iter().map(|&r| r as u8).collect())
@@ -146,7 +151,7 @@ mod tests {
         assert_eq!(host.route(&request(2)).unwrap(), vec![vec![Lang::new("zh"); 2]]);
         let fb = RouteFeedback { topic: "t".into(), region: None, lang: Lang::new("zh"), reward: 3.0 };
         let up = host.update(1, &[fb]).unwrap();
-        assert_eq!(up.log_line.as_deref(), Some("1"));
+        assert_eq!(up.report.unwrap().contexts[0].probs, vec![1.0, 0.0]);
         assert_eq!(host.save_state().unwrap(), vec![3]);
         assert_eq!(host.load_state(&[]).unwrap_err(), Error::State("empty".into()));
     }

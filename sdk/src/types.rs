@@ -119,16 +119,68 @@ impl From<&FfiRouteFeedback> for core::RouteFeedback {
 #[derive(StableAbi, Debug, Clone)]
 pub struct FfiRouterUpdate {
     pub flushed: bool,
-    pub log_line: ROption<RString>,
+    pub report: ROption<FfiRouterReport>,
 }
+
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct FfiRouterReport {
+    pub languages: RVec<RString>,
+    pub contexts: RVec<FfiContextReport>,
+    pub extras: RVec<Tuple2<RString, f64>>,
+}
+
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct FfiContextReport {
+    pub key: RString,
+    pub probs: RVec<f64>,
+    pub extras: RVec<Tuple2<RString, RVec<f64>>>,
+}
+
 impl From<core::RouterUpdate> for FfiRouterUpdate {
     fn from(u: core::RouterUpdate) -> Self {
-        FfiRouterUpdate { flushed: u.flushed, log_line: ropt(&u.log_line) }
+        FfiRouterUpdate { flushed: u.flushed, report: u.report.map(Into::into).into() }
     }
 }
 impl From<FfiRouterUpdate> for core::RouterUpdate {
     fn from(u: FfiRouterUpdate) -> Self {
-        core::RouterUpdate { flushed: u.flushed, log_line: opt(&u.log_line) }
+        core::RouterUpdate { flushed: u.flushed, report: u.report.into_option().map(Into::into) }
+    }
+}
+
+impl From<core::RouterReport> for FfiRouterReport {
+    fn from(r: core::RouterReport) -> Self {
+        FfiRouterReport {
+            languages: r.languages.iter().map(|l| RString::from(l.as_str())).collect(),
+            contexts: r
+                .contexts
+                .into_iter()
+                .map(|c| FfiContextReport {
+                    key: c.key.into(),
+                    probs: c.probs.into(),
+                    extras: c.extras.into_iter().map(|(name, v)| Tuple2(name.into(), v.into())).collect(),
+                })
+                .collect(),
+            extras: r.extras.into_iter().map(|(name, v)| Tuple2(name.into(), v)).collect(),
+        }
+    }
+}
+impl From<FfiRouterReport> for core::RouterReport {
+    fn from(r: FfiRouterReport) -> Self {
+        core::RouterReport {
+            languages: r.languages.iter().map(lang).collect(),
+            contexts: r
+                .contexts
+                .into_iter()
+                .map(|c| core::ContextReport {
+                    key: c.key.into(),
+                    probs: c.probs.into(),
+                    extras: c.extras.into_iter().map(|Tuple2(name, v)| (name.into(), v.into())).collect(),
+                })
+                .collect(),
+            extras: r.extras.into_iter().map(|Tuple2(name, v)| (name.into(), v)).collect(),
+        }
     }
 }
 
@@ -387,6 +439,26 @@ mod tests {
         };
         let back: core::RouteRequest = (&FfiRouteRequest::from(&req)).into();
         assert_eq!(back, req);
+    }
+
+    #[test]
+    fn router_update_with_a_report_round_trips() {
+        let up = core::RouterUpdate {
+            flushed: true,
+            report: Some(core::RouterReport {
+                languages: vec![Lang::new("en"), Lang::new("zh")],
+                contexts: vec![core::ContextReport {
+                    key: "topic:Math".into(),
+                    probs: vec![0.25, 0.75],
+                    extras: vec![("softmax".into(), vec![0.2, 0.8])],
+                }],
+                extras: vec![("temperature".into(), 0.5)],
+            }),
+        };
+        let back: core::RouterUpdate = FfiRouterUpdate::from(up.clone()).into();
+        assert_eq!(back, up);
+        let none: core::RouterUpdate = FfiRouterUpdate::from(core::RouterUpdate::default()).into();
+        assert_eq!(none, core::RouterUpdate::default());
     }
 
     #[test]

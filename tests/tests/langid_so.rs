@@ -1,7 +1,7 @@
 //! The fastText LanguageId built as a plugin and loaded through the host's loader gives the
 //! reference answers (MODELS.md: fastText C++ on lid.176.ftz) and the spec's weak-text rule.
 
-use lrpo_core::Lang;
+use lrpo_core::{ComponentKind, Lang, LanguageId};
 use lrpo_host::config::InstanceConfig;
 use lrpo_host::plugin::Registry;
 use lrpo_tests::*;
@@ -11,7 +11,7 @@ fn detects_through_the_loaded_library() {
     let plugins = plugin_dir(&["lrpo_langid_fasttext"]);
     let mut reg = Registry::new(vec![plugins.path().to_path_buf()], 2, None);
     let inst = InstanceConfig { plugin: "lrpo_langid_fasttext".into(), kind: "fasttext".into(), config: Default::default() };
-    let mut lid = reg.language_id("lid", &inst).expect("the model is in the cache (scripts/setup.sh puts it there)");
+    let mut lid = reg.instantiate(ComponentKind::LanguageId, "lid", &inst).and_then(Box::<dyn LanguageId>::try_from).expect("the model is in the cache (scripts/setup.sh puts it there)");
     let texts: Vec<String> = [
         "The quick brown fox jumps over the lazy dog.",
         "Der schnelle braune Fuchs springt über den faulen Hund.",

@@ -1,7 +1,7 @@
 //! Every way a plugin library can be wrong gives exit status 2 and a message naming the file
 //! and the reason; a plugin panic is contained and reported.
 
-use lrpo_core::{Error, Lang, RouteContext, RouteRequest};
+use lrpo_core::{ComponentKind, Error, Lang, RouteContext, RouteRequest, Router};
 use lrpo_host::config::InstanceConfig;
 use lrpo_host::plugin::{open_library, Registry};
 use lrpo_tests::*;
@@ -138,7 +138,7 @@ fn panic_in_a_method_is_reported_and_the_host_survives() {
     // In process: the panic becomes an error, the instance is poisoned, this process goes on.
     let mut reg = Registry::new(vec![plugins.path().to_path_buf()], 1, None);
     let inst = InstanceConfig { plugin: "lrpo_fixture_panic".into(), kind: "panicky".into(), config: Default::default() };
-    let mut router = reg.router("r", &inst).unwrap();
+    let mut router = reg.instantiate(ComponentKind::Router, "r", &inst).and_then(Box::<dyn Router>::try_from).unwrap();
     let req = RouteRequest {
         step: 1,
         n: 2,
@@ -151,7 +151,7 @@ fn panic_in_a_method_is_reported_and_the_host_survives() {
     }
     assert!(matches!(router.route(&req), Err(Error::Poisoned { .. })));
     // A fresh instance from the same library still works until it panics itself.
-    let other = reg.router("r2", &inst).unwrap();
+    let other = reg.instantiate(ComponentKind::Router, "r2", &inst).and_then(Box::<dyn Router>::try_from).unwrap();
     assert_eq!(other.languages(), vec![Lang::new("en")]);
 }
 

@@ -1,10 +1,10 @@
 //! The router test vectors (spec TV-1..TV-6, TV-11) and the router contract, run against
 //! routers built from the dlopened `liblrpo_router_bandit.so` through the real loader.
 
-use lrpo_core::{Result, Router};
+use lrpo_core::{ComponentKind, Result, Router};
 use lrpo_host::config::InstanceConfig;
 use lrpo_host::plugin::Registry;
-use lrpo_router_bandit::conformance::{check_all, check_router_contract};
+use lrpo_router_conformance::{check_all, check_router_contract};
 use lrpo_tests::*;
 use std::cell::RefCell;
 
@@ -16,7 +16,7 @@ fn make<'a>(reg: &'a RefCell<Registry>, kind: &'a str) -> impl Fn(serde_json::Va
     move |config| {
         let table: toml::Table = serde_json::from_value(config).expect("config is a JSON object");
         let inst = InstanceConfig { plugin: "lrpo_router_bandit".into(), kind: kind.into(), config: table };
-        reg.borrow_mut().router("conformance", &inst)
+        reg.borrow_mut().instantiate(ComponentKind::Router, "conformance", &inst).and_then(Box::<dyn Router>::try_from)
     }
 }
 

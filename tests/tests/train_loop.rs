@@ -63,9 +63,10 @@ impl Router for RoundRobin {
             })
             .collect())
     }
-    fn update(&mut self, step: u64, fb: &[RouteFeedback]) -> Result<RouterUpdate> {
+    fn update(&mut self, _step: u64, fb: &[RouteFeedback]) -> Result<RouterUpdate> {
         self.seen += fb.iter().map(|f| f.reward).sum::<f64>();
-        Ok(RouterUpdate { flushed: true, log_line: Some(format!("{{\"step\":{step},\"seen\":{}}}", self.seen)) })
+        let report = RouterReport { languages: self.languages(), contexts: vec![], extras: vec![("seen".into(), self.seen)] };
+        Ok(RouterUpdate { flushed: true, report: Some(report) })
     }
     fn save_state(&self) -> Result<Vec<u8>> {
         Ok(serde_json::to_vec(&(self.next, self.seen)).unwrap())

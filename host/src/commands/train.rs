@@ -4,7 +4,7 @@
 
 use crate::cli::GlobalArgs;
 use crate::plugin::Registry;
-use crate::train::{ArmComponents, Trainer};
+use crate::train::Trainer;
 use indicatif::{ProgressBar, ProgressStyle};
 use lrpo_core::{ComponentKind, Result};
 use std::fmt::Write as _;
@@ -32,7 +32,6 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             }
             eprintln!("{line}");
         }
-        let components = ArmComponents::from_components(components, &arm.name)?;
         let run_dir = if cfg.arms.len() > 1 { base_dir.join(&arm.name) } else { base_dir.clone() };
         let mut trainer = Trainer::new(cfg.clone(), components, &run_dir)?;
         if resume {

@@ -69,6 +69,9 @@ fn restore_component_order(raw: &mut RawConfig, file: &toml::Table) {
     let Some(components) = file.get("components").and_then(|c| c.as_table()) else { return };
     for kind in lrpo_core::ComponentKind::ALL {
         let Some(instances) = components.get(kind.key()).and_then(|t| t.as_table()) else { continue };
+        if raw.components.of(kind).is_empty() {
+            continue;
+        }
         for (name, inst) in raw.components.of_mut(kind).iter_mut() {
             let ordered = instances.get(name).and_then(|i| i.get("config")).and_then(|c| c.as_table());
             // toml's tables compare as sets of entries (preserve_order keeps an IndexMap).
@@ -115,6 +118,7 @@ fn figment_error(err: figment::Error, file: Option<&Path>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lrpo_core::ComponentKind;
     use std::io::Write;
 
     fn file(text: &str) -> tempfile::NamedTempFile {
@@ -135,7 +139,7 @@ mod tests {
         assert_eq!(cfg.data.group_size, 2);
         assert_eq!(cfg.data.train_batch_size, 16);
         assert_eq!(cfg.run.name, "abc");
-        assert!(cfg.components.router.is_empty(), "a config file replaces the default components");
+        assert!(cfg.components.of(ComponentKind::Router).is_empty(), "a config file replaces the default components");
     }
 
     #[test]
@@ -143,7 +147,7 @@ mod tests {
         let text = "[components.router.r]\nplugin = \"p\"\nkind = \"k\"\n\
                     config = { zeta = 1, topic_mixes = { science = \"fr:1\", art = \"en:1\" }, alpha = 2 }\n";
         let f = file(text);
-        let keys = |cfg: &RawConfig| serde_json::to_string(&cfg.components.router["r"].config).unwrap();
+        let keys = |cfg: &RawConfig| serde_json::to_string(&cfg.components.of(ComponentKind::Router)["r"].config).unwrap();
         let cfg = load(&Sources { file: Some(f.path().into()), ..Sources::default() }).unwrap();
         assert_eq!(keys(&cfg), r#"{"zeta":1,"topic_mixes":{"science":"fr:1","art":"en:1"},"alpha":2}"#);
         // An override changes the table: it is still complete and correct, in figment's order.
@@ -154,12 +158,12 @@ mod tests {
     #[test]
     fn default_run_has_components() {
         let cfg = load(&Sources::default()).unwrap();
-        assert_eq!(cfg.components.router["lrpo"].kind, "lrpo-bandit");
-        assert_eq!(cfg.components.router["lrpo"].config["update_every"].as_integer(), Some(2));
-        assert_eq!(cfg.components.rollout_engine["smollm2"].kind, "sampler");
+        assert_eq!(cfg.components.of(ComponentKind::Router)["lrpo"].kind, "lrpo-bandit");
+        assert_eq!(cfg.components.of(ComponentKind::Router)["lrpo"].config["update_every"].as_integer(), Some(2));
+        assert_eq!(cfg.components.of(ComponentKind::RolloutEngine)["smollm2"].kind, "sampler");
         assert!(cfg.data.train_files[0].ends_with("examples/data/prepared/train.parquet"));
         assert!(cfg.data.train_files[0].is_file(), "the default run's data is in the repository");
-        let stats = cfg.components.reward_model["e5"].config["pair_stats"].as_str().unwrap();
+        let stats = cfg.components.of(ComponentKind::RewardModel)["e5"].config["pair_stats"].as_str().unwrap();
         assert!(stats.starts_with(&lrpo_core::paths::cache_dir().display().to_string()), "{stats}");
     }
 

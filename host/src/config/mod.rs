@@ -150,35 +150,44 @@ fn empty_table() -> toml::Table {
     toml::Table::new()
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ComponentsConfig {
-    pub router: BTreeMap<String, InstanceConfig>,
-    pub language_id: BTreeMap<String, InstanceConfig>,
-    pub reward_model: BTreeMap<String, InstanceConfig>,
-    pub rollout_engine: BTreeMap<String, InstanceConfig>,
-    pub optimizer: BTreeMap<String, InstanceConfig>,
-}
+/// `[components.<kind>.<instance>]`, keyed by [`ComponentKind`], so the kinds are listed once
+/// (in lrpo-core). A table under an unknown kind is an error listing the valid ones.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ComponentsConfig(BTreeMap<ComponentKind, BTreeMap<String, InstanceConfig>>);
+
+static NO_INSTANCES: BTreeMap<String, InstanceConfig> = BTreeMap::new();
 
 impl ComponentsConfig {
     pub fn of(&self, kind: ComponentKind) -> &BTreeMap<String, InstanceConfig> {
-        match kind {
-            ComponentKind::Router => &self.router,
-            ComponentKind::LanguageId => &self.language_id,
-            ComponentKind::RewardModel => &self.reward_model,
-            ComponentKind::RolloutEngine => &self.rollout_engine,
-            ComponentKind::Optimizer => &self.optimizer,
-        }
+        self.0.get(&kind).unwrap_or(&NO_INSTANCES)
     }
 
     pub fn of_mut(&mut self, kind: ComponentKind) -> &mut BTreeMap<String, InstanceConfig> {
-        match kind {
-            ComponentKind::Router => &mut self.router,
-            ComponentKind::LanguageId => &mut self.language_id,
-            ComponentKind::RewardModel => &mut self.reward_model,
-            ComponentKind::RolloutEngine => &mut self.rollout_engine,
-            ComponentKind::Optimizer => &mut self.optimizer,
+        self.0.entry(kind).or_default()
+    }
+}
+
+impl Serialize for ComponentsConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for (kind, instances) in self.0.iter().filter(|(_, i)| !i.is_empty()) {
+            map.serialize_entry(kind.key(), instances)?;
         }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ComponentsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let by_key = BTreeMap::<String, BTreeMap<String, InstanceConfig>>::deserialize(d)?;
+        let mut out = BTreeMap::new();
+        for (key, instances) in by_key {
+            let kind = ComponentKind::from_key(&key)
+                .ok_or_else(|| serde::de::Error::unknown_field(&key, &ComponentKind::KEYS))?;
+            out.insert(kind, instances);
+        }
+        Ok(ComponentsConfig(out))
     }
 }
 
@@ -189,27 +198,56 @@ pub struct ExperimentConfig {
     pub arms: Vec<ArmConfig>,
 }
 
-/// One arm names an instance per kind; a kind left out uses its only instance.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+/// One arm names an instance per kind (`router = "bandit"`); a kind left out uses its only
+/// instance.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArmConfig {
     pub name: String,
-    pub router: Option<String>,
-    pub language_id: Option<String>,
-    pub reward_model: Option<String>,
-    pub rollout_engine: Option<String>,
-    pub optimizer: Option<String>,
+    pub instances: BTreeMap<ComponentKind, String>,
 }
 
 impl ArmConfig {
     pub fn instance(&self, kind: ComponentKind) -> Option<&str> {
-        match kind {
-            ComponentKind::Router => self.router.as_deref(),
-            ComponentKind::LanguageId => self.language_id.as_deref(),
-            ComponentKind::RewardModel => self.reward_model.as_deref(),
-            ComponentKind::RolloutEngine => self.rollout_engine.as_deref(),
-            ComponentKind::Optimizer => self.optimizer.as_deref(),
+        self.instances.get(&kind).map(String::as_str)
+    }
+}
+
+/// `name`, then each kind's key: the fields an arm table may have.
+const ARM_FIELDS: [&str; 1 + ComponentKind::ALL.len()] = {
+    let mut fields = ["name"; 1 + ComponentKind::ALL.len()];
+    let mut i = 0;
+    while i < ComponentKind::ALL.len() {
+        fields[i + 1] = ComponentKind::KEYS[i];
+        i += 1;
+    }
+    fields
+};
+
+impl Serialize for ArmConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("name", &self.name)?;
+        for (kind, instance) in &self.instances {
+            map.serialize_entry(kind.key(), instance)?;
         }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ArmConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut arm = ArmConfig::default();
+        for (key, value) in BTreeMap::<String, String>::deserialize(d)? {
+            match ComponentKind::from_key(&key) {
+                Some(kind) => {
+                    arm.instances.insert(kind, value);
+                }
+                None if key == "name" => arm.name = value,
+                None => return Err(serde::de::Error::unknown_field(&key, &ARM_FIELDS)),
+            }
+        }
+        Ok(arm)
     }
 }
 

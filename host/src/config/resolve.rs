@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn single_instances_form_one_arm() {
         let mut raw = RawConfig::default();
-        raw.components.router.insert("r".into(), inst("p"));
+        raw.components.of_mut(ComponentKind::Router).insert("r".into(), inst("p"));
         let cfg = resolve(raw, &[], Path::new("/")).unwrap();
         assert_eq!(cfg.arms.len(), 1);
         assert_eq!(cfg.arms[0].instances[&ComponentKind::Router], "r");
@@ -180,20 +180,20 @@ mod tests {
     #[test]
     fn two_routers_need_arms_and_arms_must_name_real_instances() {
         let mut raw = RawConfig::default();
-        raw.components.router.insert("bandit".into(), inst("p"));
-        raw.components.router.insert("uniform".into(), inst("p"));
+        raw.components.of_mut(ComponentKind::Router).insert("bandit".into(), inst("p"));
+        raw.components.of_mut(ComponentKind::Router).insert("uniform".into(), inst("p"));
         let err = resolve(raw.clone(), &[], Path::new("/")).unwrap_err();
         assert!(err.to_string().contains("2 instances (bandit, uniform)"), "{err}");
         raw.experiment.arms = vec![
-            ArmConfig { name: "A".into(), router: Some("bandit".into()), ..Default::default() },
-            ArmConfig { name: "B".into(), router: Some("unifrom".into()), ..Default::default() },
+            ArmConfig { name: "A".into(), instances: [(ComponentKind::Router, "bandit".into())].into() },
+            ArmConfig { name: "B".into(), instances: [(ComponentKind::Router, "unifrom".into())].into() },
         ];
         let err = resolve(raw.clone(), &[], Path::new("/")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "config `experiment.arms[1].router`: no instance `unifrom` under [components.router]; did you mean `uniform`?"
         );
-        raw.experiment.arms[1].router = Some("uniform".into());
+        raw.experiment.arms[1].instances.insert(ComponentKind::Router, "uniform".into());
         let cfg = resolve(raw, &[], Path::new("/")).unwrap();
         assert_eq!(cfg.arms[1].instances[&ComponentKind::Router], "uniform");
     }

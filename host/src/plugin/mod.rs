@@ -1,11 +1,12 @@
-//! Finding, opening and checking plugin libraries, and building components from them.
+//! Finding and checking plugin libraries, and building an arm's components from them. Opening
+//! a library and instantiating components is `lrpo_sdk::host`; this module is the host's
+//! policy around it (search path, file pre-check, one libtorch per process).
 
 mod elf;
 mod loader;
-mod log_bridge;
-mod manifest;
 mod registry;
 
-pub use loader::{find_library, library_file_name, list_libraries, open_library, LoadedPlugin};
-pub use manifest::{ComponentInfo, Manifest};
-pub use registry::{Components, Registry};
+pub use loader::{find_library, library_file_name, list_libraries, open_library};
+pub use lrpo_sdk::host::{ComponentInfo, Manifest, PluginLibrary};
+pub use lrpo_sdk::AnyComponent;
+pub use registry::Registry;

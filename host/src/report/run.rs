@@ -3,6 +3,7 @@
 //! page that shows them, written to `RUN_DIR/report/`.
 
 use super::svg::{heatmap, line_chart, Series};
+use crate::train::router_log;
 use lrpo_core::{Error, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -64,20 +65,17 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     charts.push(("reward_by_language.svg".into(), line_chart("Training reward per language", "step", "mean reward", &series_by_key(&train, "reward_by_lang", 10))));
     charts.push(("time.svg".into(), line_chart("Time per phase", "step", "seconds", &series_by_key(&train, "time", 10))));
 
-    // Router probabilities: one heatmap per topic key of the router log.
+    // Router probabilities: one heatmap per topic key of the router log, whichever router wrote it.
     let log = read_jsonl(&run_dir.join("router_log.jsonl"))?;
     // topic -> (logged steps, language -> probability at each of those steps)
     type Heat = (Vec<u64>, BTreeMap<String, Vec<f64>>);
     let mut topics: BTreeMap<String, Heat> = BTreeMap::new();
-    for line in &log {
-        let step = line["step"].as_u64().unwrap_or(0);
-        let Some(probs) = line["probs"].as_object() else { continue };
-        for (key, dist) in probs.iter().filter(|(k, _)| k.starts_with("topic:")) {
-            let Some(eff) = dist["effective"].as_object() else { continue };
-            let entry = topics.entry(key.trim_start_matches("topic:").to_string()).or_default();
+    for (step, report) in log.iter().filter_map(router_log::from_json) {
+        for context in report.contexts.iter().filter(|c| c.key.starts_with("topic:")) {
+            let entry = topics.entry(context.key.trim_start_matches("topic:").to_string()).or_default();
             entry.0.push(step);
-            for (lang, p) in eff {
-                entry.1.entry(lang.clone()).or_default().push(p.as_f64().unwrap_or(0.0));
+            for (lang, p) in report.languages.iter().zip(&context.probs) {
+                entry.1.entry(lang.to_string()).or_default().push(*p);
             }
         }
     }

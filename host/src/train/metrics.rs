@@ -113,41 +113,9 @@ pub fn truncate_after(path: &Path, keep_through: u64) -> Result<()> {
     super::checkpoint::write_atomic(path, out.as_bytes())
 }
 
-/// One line for the console from a router log line (spec §3.10): the `top` languages by their
-/// effective probability averaged over every logged topic and region key, e.g.
-/// `en 0.142 fr 0.091 de 0.088`. `None` when the line holds no probabilities.
-pub fn router_probability_line(log_line: &str, top: usize) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(log_line).ok()?;
-    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-    let mut keys = 0usize;
-    for dist in v.get("probs")?.as_object()?.values() {
-        let Some(eff) = dist.get("effective").and_then(|e| e.as_object()) else { continue };
-        keys += 1;
-        for (lang, p) in eff {
-            *sums.entry(lang.clone()).or_default() += p.as_f64().unwrap_or(0.0);
-        }
-    }
-    if keys == 0 {
-        return None;
-    }
-    let mut ranked: Vec<(String, f64)> = sums.into_iter().map(|(l, s)| (l, s / keys as f64)).collect();
-    // Highest first; ties by language code so the line is stable.
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Some(ranked.iter().take(top).map(|(l, p)| format!("{l} {p:.3}")).collect::<Vec<_>>().join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn router_probability_line_averages_effective_probabilities_over_keys() {
-        let line = r#"{"step":3,"probs":{"topic:a":{"softmax":{"en":0.9,"fr":0.1},"effective":{"en":0.6,"fr":0.4}},"region:x":{"effective":{"en":0.2,"fr":0.8}}}}"#;
-        assert_eq!(router_probability_line(line, 5).as_deref(), Some("fr 0.600 en 0.400"));
-        assert_eq!(router_probability_line(line, 1).as_deref(), Some("fr 0.600"));
-        assert_eq!(router_probability_line(r#"{"step":3,"probs":{}}"#, 3), None);
-        assert_eq!(router_probability_line("not json", 3), None);
-    }
 
     #[test]
     fn summary_is_population_statistics() {

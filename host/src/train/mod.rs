@@ -4,46 +4,20 @@
 //! over dlopened plugins and over in-process test doubles.
 
 pub mod checkpoint;
+mod components;
 pub mod metrics;
+pub mod router_log;
 
 use crate::config::ResolvedConfig;
 use crate::data::{read_questions, GroupedSampler, Question};
-use crate::plugin::Components;
 use crate::prompt::{PromptBuilder, PromptStyle};
 use checkpoint::HostState;
+pub use components::ArmComponents;
 use lrpo_core::*;
 use metrics::{JsonlWriter, StepRecord};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The five components a training arm needs (the router may be absent: monolingual GRPO).
-pub struct ArmComponents {
-    pub router: Option<Box<dyn Router>>,
-    pub language_id: Box<dyn LanguageId>,
-    pub reward_model: Box<dyn RewardModel>,
-    pub rollout_engine: Box<dyn RolloutEngine>,
-    pub optimizer: Box<dyn Optimizer>,
-}
-
-impl ArmComponents {
-    /// Checks that every required kind is configured, naming the config key to add.
-    pub fn from_components(c: Components, arm: &str) -> Result<ArmComponents> {
-        let missing = |kind: &str| {
-            Error::config(
-                format!("components.{kind}"),
-                format!("arm `{arm}` has no {kind} component: add a [components.{kind}.<name>] table naming a plugin"),
-            )
-        };
-        Ok(ArmComponents {
-            router: c.router,
-            language_id: c.language_id.ok_or_else(|| missing("language_id"))?,
-            reward_model: c.reward_model.ok_or_else(|| missing("reward_model"))?,
-            rollout_engine: c.rollout_engine.ok_or_else(|| missing("rollout_engine"))?,
-            optimizer: c.optimizer.ok_or_else(|| missing("optimizer"))?,
-        })
-    }
-}
 
 /// A stable mix of (seed, step, row) into a rollout seed; a pure function, so a resumed run
 /// gives every rollout the seed the uninterrupted run gave it.
@@ -310,9 +284,9 @@ impl Trainer {
             .collect();
         if let Some(r) = self.c.router.as_mut() {
             let update = r.update(step, &feedback)?;
-            if let Some(line) = update.log_line {
-                router_log.write_line(&line)?;
-                self.router_probs = metrics::router_probability_line(&line, 5).or(self.router_probs.take());
+            if let Some(report) = update.report {
+                router_log.write_line(&router_log::log_line(step, &report))?;
+                self.router_probs = router_log::console_line(&report).or(self.router_probs.take());
             }
         }
         time.insert("router_update".into(), clock.elapsed().as_secs_f64());

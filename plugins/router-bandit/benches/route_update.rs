@@ -6,7 +6,7 @@
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use lrpo_core::Router;
-use lrpo_router_bandit::bench_support::{bench_config, bench_workload};
+use lrpo_router_conformance::workload::{bench_config, bench_workload};
 use lrpo_router_bandit::router_from_json;
 use lrpo_sdk::router::{GuestRouter, HostRouter};
 use std::path::PathBuf;

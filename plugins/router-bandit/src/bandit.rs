@@ -10,7 +10,7 @@ use crate::schedule::Schedule;
 use crate::state::{self, STATE_VERSION};
 use crate::values::{effective, softmax, sum_logits, ValueTable};
 use lrpo_core::{
-    Error, Lang, Result, RouteContext, RouteFeedback, RouteRequest, Router, RouterUpdate,
+    Error, Lang, Result, RouteContext, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate,
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -160,9 +160,8 @@ impl LrpoBandit {
         self.buffer.clear();
     }
 
-    fn log_line(&self) -> String {
+    fn report(&self) -> RouterReport {
         LogInput {
-            step: self.step,
             languages: &self.languages,
             q_topic: &self.q_topic,
             q_region: &self.q_region,
@@ -171,7 +170,7 @@ impl LrpoBandit {
             epsilon: self.epsilon,
             max_keys: self.config.log_max_keys,
         }
-        .line()
+        .report()
     }
 }
 
@@ -225,13 +224,13 @@ impl Router for LrpoBandit {
             .add(feedback, &self.index, &self.normalisation)?;
         self.step += 1;
         let log_every = self.config.log_every;
-        // Logged before the flush, so the line shows the values this step sampled from.
-        let log_line = (log_every > 0 && self.step % log_every == 0).then(|| self.log_line());
+        // Reported before the flush, so the log shows the values this step sampled from.
+        let report = (log_every > 0 && self.step % log_every == 0).then(|| self.report());
         let flushed = self.step % self.config.update_every.max(1) == 0;
         if flushed {
             self.flush();
         }
-        Ok(RouterUpdate { flushed, log_line })
+        Ok(RouterUpdate { flushed, report })
     }
 
     fn save_state(&self) -> Result<Vec<u8>> {

@@ -26,9 +26,7 @@
 
 mod assign;
 mod bandit;
-pub mod bench_support;
 mod config;
-pub mod conformance;
 mod feedback;
 mod log;
 mod mix;
@@ -38,6 +36,7 @@ mod state;
 mod thompson;
 mod uniform;
 mod values;
+mod win_probability;
 
 pub use assign::{assign_languages, GroupRules};
 pub use bandit::LrpoBandit;

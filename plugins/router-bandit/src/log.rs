@@ -1,29 +1,15 @@
-//! The router's JSONL log line (spec §3.10).
+//! What the bandit reports for the router log (spec §3.10): per key, the softmax and the
+//! effective (ε-mixed) distribution. The host writes the line.
 
 use crate::values::{effective, softmax, sum_logits, ValueTable};
-use indexmap::IndexMap;
-use lrpo_core::Lang;
-use serde::Serialize;
+use lrpo_core::{ContextReport, Lang, RouterReport};
 
 /// Prefix of the extra keys showing the composed regional distribution actually sampled from
 /// (`"topic+region:Regional Knowledge|China"`). The reference logs only single vectors.
 pub const COMPOSED_PREFIX: &str = "topic+region:";
 
-#[derive(Serialize)]
-struct LogLine<'a> {
-    step: u64,
-    probs: IndexMap<String, Distributions<'a>>,
-}
-
-#[derive(Serialize)]
-struct Distributions<'a> {
-    softmax: IndexMap<&'a str, f64>,
-    effective: IndexMap<&'a str, f64>,
-}
-
-/// What the log line is computed from.
+/// What the report is computed from.
 pub struct LogInput<'a> {
-    pub step: u64,
     pub languages: &'a [Lang],
     pub q_topic: &'a ValueTable,
     pub q_region: &'a ValueTable,
@@ -34,81 +20,42 @@ pub struct LogInput<'a> {
 }
 
 impl LogInput<'_> {
-    fn distributions(&self, logits: &[f64]) -> Distributions<'_> {
+    fn context(&self, key: String, logits: &[f64]) -> ContextReport {
         let p = softmax(logits, self.temperature);
         let e = effective(&p, self.epsilon);
-        let codes = self.languages.iter().map(Lang::as_str);
-        Distributions {
-            softmax: codes.clone().zip(p).collect(),
-            effective: codes.zip(e).collect(),
-        }
+        ContextReport { key, probs: e, extras: vec![("softmax".into(), p)] }
     }
 
-    /// One JSON object: `topic:` keys, then `region:` keys (each capped at `max_keys`, insertion
-    /// order), then one composed key per logged region.
-    pub fn line(&self) -> String {
+    /// `topic:` keys, then `region:` keys (each capped at `max_keys`, insertion order), then
+    /// one composed key per logged region; the current temperature and ε as extras.
+    pub fn report(&self) -> RouterReport {
         let len = self.languages.len();
-        let mut probs = IndexMap::new();
+        let mut contexts = Vec::new();
         for (name, q) in self.q_topic.iter().take(self.max_keys) {
-            probs.insert(
-                format!("topic:{name}"),
-                self.distributions(&sum_logits(len, [q])),
-            );
+            contexts.push(self.context(format!("topic:{name}"), &sum_logits(len, [q])));
         }
         let regions: Vec<(&str, &[f32])> = self.q_region.iter().take(self.max_keys).collect();
         for (name, q) in &regions {
-            probs.insert(
-                format!("region:{name}"),
-                self.distributions(&sum_logits(len, [*q])),
-            );
+            contexts.push(self.context(format!("region:{name}"), &sum_logits(len, [*q])));
         }
         // Read without creating the key: logging must not change the state.
         let zeros = vec![0.0f32; len];
         let topic = self.q_topic.get(self.regional_topic).unwrap_or(&zeros);
         for (name, q) in &regions {
             let key = format!("{COMPOSED_PREFIX}{}|{name}", self.regional_topic);
-            probs.insert(key, self.distributions(&sum_logits(len, [topic, *q])));
+            contexts.push(self.context(key, &sum_logits(len, [topic, *q])));
         }
-        let line = serde_json::to_string(&LogLine {
-            step: self.step,
-            probs,
-        })
-        .expect("strings and finite floats always serialise");
-        ascii_escape(&line)
-    }
-}
-
-/// Escapes non-ASCII characters as `\uXXXX` (surrogate pairs above U+FFFF), matching Python's
-/// `json.dumps` default. Safe on a whole JSON text: non-ASCII can only occur inside strings.
-pub fn ascii_escape(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    for ch in json.chars() {
-        if ch.is_ascii() {
-            out.push(ch);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in ch.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
+        RouterReport {
+            languages: self.languages.to_vec(),
+            contexts,
+            extras: vec![("temperature".into(), self.temperature), ("epsilon".into(), self.epsilon)],
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ascii_escape_matches_python() {
-        assert_eq!(
-            ascii_escape(r#"{"k":"Côte 😀"}"#),
-            r#"{"k":"C\u00f4te \ud83d\ude00"}"#
-        );
-        let back: serde_json::Value =
-            serde_json::from_str(&ascii_escape(r#"{"k":"Côte 😀"}"#)).unwrap();
-        assert_eq!(back["k"], "Côte 😀");
-    }
 
     #[test]
     fn keys_keep_insertion_order_and_respect_the_cap() {
@@ -120,7 +67,6 @@ mod tests {
         let mut q_region = ValueTable::new();
         q_region.insert("China", vec![0.0, 1.0]);
         let input = LogInput {
-            step: 3,
             languages: &langs,
             q_topic: &q_topic,
             q_region: &q_region,
@@ -129,19 +75,16 @@ mod tests {
             epsilon: 0.0,
             max_keys: 2,
         };
-        let line = input.line();
-        let zeta = line.find("topic:Zeta").unwrap();
-        assert!(zeta < line.find("topic:Alpha").unwrap());
-        assert!(
-            !line.contains("topic:Regional Knowledge\""),
-            "cap of 2 topic keys: {line}"
+        let report = input.report();
+        let keys: Vec<&str> = report.contexts.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["topic:Zeta", "topic:Alpha", "region:China", "topic+region:Regional Knowledge|China"],
+            "cap of 2 topic keys"
         );
-        assert!(
-            line.contains(
-                "\"topic+region:Regional Knowledge|China\":{\"softmax\":{\"en\":0.5,\"zh\":0.5}"
-            ),
-            "{line}"
-        );
-        assert!(line.starts_with("{\"step\":3,\"probs\":{"));
+        let composed = &report.contexts[3];
+        assert_eq!(composed.extras, vec![("softmax".to_string(), vec![0.5, 0.5])]);
+        assert_eq!(composed.probs, vec![0.5, 0.5]);
+        assert_eq!(report.languages, langs);
     }
 }

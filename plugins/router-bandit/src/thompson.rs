@@ -12,7 +12,11 @@ use crate::rng::{self, RngState};
 use crate::state::{self, STATE_VERSION};
 use crate::uniform::{default_codes, parse_languages};
 use indexmap::IndexMap;
-use lrpo_core::{Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterUpdate};
+use crate::log::COMPOSED_PREFIX;
+use crate::win_probability::win_probabilities;
+use lrpo_core::{
+    ContextReport, Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use schemars::JsonSchema;
@@ -86,12 +90,6 @@ struct ThompsonState {
     regions: IndexMap<String, Posterior>,
     buffer: RewardBuffer,
     rng: RngState,
-}
-
-#[derive(Serialize)]
-struct PosteriorLog<'a> {
-    mean: IndexMap<&'a str, f64>,
-    std: IndexMap<&'a str, f64>,
 }
 
 fn posterior<'a>(
@@ -186,27 +184,37 @@ impl ThompsonRouter {
         self.buffer.clear();
     }
 
-    fn log_line(&self) -> String {
-        let codes: Vec<&str> = self.languages.iter().map(Lang::as_str).collect();
-        let mut out: IndexMap<String, PosteriorLog> = IndexMap::new();
-        let tables = [("topic", &self.topics), ("region", &self.regions)];
-        for (prefix, table) in tables {
-            for (key, p) in table.iter().take(self.config.log_max_keys) {
-                out.insert(
-                    format!("{prefix}:{key}"),
-                    PosteriorLog {
-                        mean: codes.iter().copied().zip(p.mean.iter().copied()).collect(),
-                        std: codes
-                            .iter()
-                            .copied()
-                            .zip(p.precision.iter().map(|t| 1.0 / t.sqrt()))
-                            .collect(),
-                    },
-                );
+    /// Per logged key: the probability that Thompson sampling routes a copy to each language
+    /// (the chance its draw is the largest), plus the posterior's `mean` and `std`. Regional
+    /// keys are followed, as in the bandit's log, by the composed topic+region distribution a
+    /// regional question actually draws from.
+    fn report(&self) -> RouterReport {
+        let context = |key: String, mean: Vec<f64>, var: Vec<f64>| {
+            let std: Vec<f64> = var.iter().map(|v| v.sqrt()).collect();
+            ContextReport {
+                key,
+                probs: win_probabilities(&mean, &std),
+                extras: vec![("mean".into(), mean), ("std".into(), std)],
             }
+        };
+        let variance = |p: &Posterior| -> Vec<f64> { p.precision.iter().map(|t| 1.0 / t).collect() };
+        let max = self.config.log_max_keys;
+        let mut contexts = Vec::new();
+        for (key, p) in self.topics.iter().take(max) {
+            contexts.push(context(format!("topic:{key}"), p.mean.clone(), variance(p)));
         }
-        let line = serde_json::json!({ "step": self.step, "posterior": out });
-        crate::log::ascii_escape(&line.to_string())
+        let regions: Vec<(&String, &Posterior)> = self.regions.iter().take(max).collect();
+        for (key, p) in &regions {
+            contexts.push(context(format!("region:{key}"), p.mean.clone(), variance(p)));
+        }
+        let topic = self.posterior(true, &self.config.regional_topic);
+        for (key, p) in &regions {
+            let mean = topic.mean.iter().zip(&p.mean).map(|(a, b)| a + b).collect();
+            let var = variance(&topic).iter().zip(variance(p)).map(|(a, b)| a + b).collect();
+            let key = format!("{COMPOSED_PREFIX}{}|{key}", self.config.regional_topic);
+            contexts.push(context(key, mean, var));
+        }
+        RouterReport { languages: self.languages.clone(), contexts, extras: vec![] }
     }
 }
 
@@ -251,12 +259,12 @@ impl Router for ThompsonRouter {
             .add(feedback, &self.index, &self.normalisation)?;
         self.step += 1;
         let log_every = self.config.log_every;
-        let log_line = (log_every > 0 && self.step % log_every == 0).then(|| self.log_line());
+        let report = (log_every > 0 && self.step % log_every == 0).then(|| self.report());
         let flushed = self.step % self.config.update_every.max(1) == 0;
         if flushed {
             self.flush();
         }
-        Ok(RouterUpdate { flushed, log_line })
+        Ok(RouterUpdate { flushed, report })
     }
 
     fn save_state(&self) -> Result<Vec<u8>> {

@@ -4,7 +4,9 @@
 use crate::assign::{assign_languages, GroupRules};
 use crate::rng::{self, RngState};
 use crate::state::{self, STATE_VERSION};
-use lrpo_core::{Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterUpdate};
+use lrpo_core::{
+    ContextReport, Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate,
+};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
@@ -19,6 +21,9 @@ pub struct UniformConfig {
     pub orig_lang_min: usize,
     /// Seed of the router's own RNG.
     pub seed: u64,
+    /// Report every this many updates (0 = never), as the learning routers do, so an A/B run
+    /// plots the baseline's (flat) distributions beside theirs.
+    pub log_every: u64,
 }
 
 impl Default for UniformConfig {
@@ -27,6 +32,7 @@ impl Default for UniformConfig {
             languages: default_codes(),
             orig_lang_min: 0,
             seed: 42,
+            log_every: 1,
         }
     }
 }
@@ -66,6 +72,10 @@ pub(crate) fn parse_languages(codes: &[String]) -> Result<Vec<Lang>> {
 pub struct UniformRouter {
     languages: Vec<Lang>,
     orig_lang_min: usize,
+    log_every: u64,
+    /// Updates seen, for the reporting rhythm (saved, so a resumed run reports when the
+    /// uninterrupted one would).
+    updates: u64,
     rng: ChaCha8Rng,
 }
 
@@ -75,6 +85,9 @@ struct UniformState {
     component: String,
     languages: Vec<Lang>,
     rng: RngState,
+    /// Absent in states written before uniform reported.
+    #[serde(default)]
+    updates: u64,
 }
 
 impl UniformRouter {
@@ -84,6 +97,8 @@ impl UniformRouter {
         Ok(UniformRouter {
             languages: parse_languages(&config.languages)?,
             orig_lang_min: config.orig_lang_min,
+            log_every: config.log_every,
+            updates: 0,
             rng: rng::seeded(config.seed),
         })
     }
@@ -117,7 +132,21 @@ impl Router for UniformRouter {
                 format!("reward must be finite, got {}", f.reward),
             ));
         }
-        Ok(RouterUpdate::default())
+        self.updates += 1;
+        if self.log_every == 0 || self.updates % self.log_every != 0 {
+            return Ok(RouterUpdate::default());
+        }
+        // Every context of this step, in order of appearance, with the one flat distribution.
+        let flat = vec![1.0 / self.languages.len() as f64; self.languages.len()];
+        let mut contexts: Vec<ContextReport> = Vec::new();
+        for f in feedback {
+            let key = format!("topic:{}", f.topic);
+            if !contexts.iter().any(|c| c.key == key) {
+                contexts.push(ContextReport { key, probs: flat.clone(), extras: vec![] });
+            }
+        }
+        let report = RouterReport { languages: self.languages.clone(), contexts, extras: vec![] };
+        Ok(RouterUpdate { flushed: false, report: Some(report) })
     }
 
     fn save_state(&self) -> Result<Vec<u8>> {
@@ -126,6 +155,7 @@ impl Router for UniformRouter {
             component: Self::NAME.to_string(),
             languages: self.languages.clone(),
             rng: rng::save(&self.rng),
+            updates: self.updates,
         })
     }
 
@@ -133,6 +163,7 @@ impl Router for UniformRouter {
         let s: UniformState = state::decode(bytes, Self::NAME)?;
         state::check_languages(Self::NAME, &s.languages, &self.languages)?;
         self.rng = rng::restore(&s.rng)?;
+        self.updates = s.updates;
         Ok(())
     }
 }

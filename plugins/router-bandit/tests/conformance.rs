@@ -1,7 +1,7 @@
 //! The shared behavioural suite against directly constructed routers (the lead's integration
 //! tests run the same functions against the dlopened `.so`).
 
-use lrpo_router_bandit::conformance::{check_all, check_router_contract};
+use lrpo_router_conformance::{check_all, check_router_contract};
 use lrpo_router_bandit::router_from_json;
 use serde_json::{json, Value};
 
@@ -27,7 +27,7 @@ fn every_router_keeps_the_group_rules_and_resumes_exactly() {
     for (component, config) in [
         (
             "lrpo-bandit",
-            with_logs(lrpo_router_bandit::bench_support::bench_config()),
+            with_logs(lrpo_router_conformance::workload::bench_config()),
         ),
         (
             "lrpo-bandit",
@@ -129,7 +129,9 @@ fn config_schemas_name_every_key() {
             "lrpo-bandit schema lacks `{key}`: {bandit:?}"
         );
     }
-    assert_eq!(keys(lrpo_sdk::schema_json::<UniformRouter>()).len(), 3);
+    let uniform = keys(lrpo_sdk::schema_json::<UniformRouter>());
+    assert_eq!(uniform.len(), 4, "{uniform:?}");
+    assert!(uniform.iter().any(|k| k == "log_every"), "{uniform:?}");
     assert!(keys(lrpo_sdk::schema_json::<ThompsonRouter>())
         .iter()
         .any(|k| k == "noise_std"));

@@ -3,7 +3,7 @@
 //! on that language within a stated number of training steps.
 
 use lrpo_core::{default_languages, Lang, RouteContext, RouteFeedback, RouteRequest, Router};
-use lrpo_router_bandit::bench_support::bench_config;
+use lrpo_router_conformance::workload::bench_config;
 use lrpo_router_bandit::{router_from_json, BanditConfig, LrpoBandit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

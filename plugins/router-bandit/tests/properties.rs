@@ -1,7 +1,7 @@
 //! The effective distribution is a probability distribution, whatever the values, temperature,
 //! epsilon and feedback history.
 
-use lrpo_core::{Lang, RouteFeedback, Router};
+use lrpo_core::{RouteFeedback, Router};
 use lrpo_router_bandit::{effective, softmax, BanditConfig, GroupNorm, LrpoBandit};
 use proptest::prelude::*;
 
@@ -51,17 +51,16 @@ proptest! {
             .collect();
         // Two steps: the second log line shows the values after the first flush.
         router.update(1, &feedback).unwrap();
-        let line = router.update(2, &feedback).unwrap().log_line.unwrap();
+        let report = router.update(2, &feedback).unwrap().report.unwrap();
         for topic in TOPICS {
             for region in REGIONS.iter().map(|r| Some(*r)).chain([None]) {
                 let p = router.distribution(topic, region);
                 prop_assert!(sums_to_one(&p), "{} / {:?}: {:?}", topic, region, p);
             }
         }
-        let line: serde_json::Value = serde_json::from_str(&line).unwrap();
-        for (key, entry) in line["probs"].as_object().unwrap() {
-            let e: Vec<f64> = langs.iter().map(|l: &Lang| entry["effective"][l.as_str()].as_f64().unwrap()).collect();
-            prop_assert!(sums_to_one(&e), "log {}: {:?}", key, e);
+        prop_assert_eq!(&report.languages, &langs);
+        for context in &report.contexts {
+            prop_assert!(sums_to_one(&context.probs), "report {}: {:?}", context.key, context.probs);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The host's plain view of a plugin manifest.
 
+use crate::FfiManifest;
 use lrpo_core::ComponentKind;
-use lrpo_sdk::FfiManifest;
 use serde::Serialize;
 use std::fmt;
 

@@ -1,13 +1,16 @@
 //! Behavioural checks that run against any `Box<dyn Router>` built from a JSON config, so the
-//! same suite covers the rlib and the dlopened `.so`.
+//! same suite covers the rlib and the dlopened `.so`; and the benchmark workload ([`workload`]).
+//! A dev-only crate: test code stays out of the shipped router library. It sees the routers
+//! through the `Router` trait alone, as the host does.
 //!
 //! - [`check_all`]: the spec's test vectors TV-1..TV-6 and TV-11 for `lrpo-bandit` (the factory
 //!   must build `lrpo-bandit` instances). Preset values are injected through `load_state`;
-//!   values the trait does not expose are read from the log line or the state JSON.
+//!   values the trait does not expose are read from the update's report or the state JSON.
 //! - [`check_router_contract`]: group rules, exact resume and input errors, for any of the
 //!   three routers of this crate (pass that router's config).
 
 mod vectors;
+pub mod workload;
 
 use lrpo_core::{Lang, RouteContext, RouteFeedback, RouteRequest, Router};
 use serde_json::Value;
@@ -157,7 +160,7 @@ fn contract_resume(make: MakeRouter, config: Value) -> Result<(), String> {
                 ..base.clone()
             };
             let picks = router.route(&req).map_err(|e| e.to_string())?;
-            let feedback = crate::bench_support::feedback_for(&req, &picks, step);
+            let feedback = crate::workload::feedback_for(&req, &picks, step);
             let update = router.update(step, &feedback).map_err(|e| e.to_string())?;
             trace.push(format!("{step}: {picks:?} {update:?}"));
         }

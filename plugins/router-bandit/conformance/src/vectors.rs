@@ -1,8 +1,10 @@
 //! The spec's router test vectors (LRPO-SPEC §11), checked through the `Router` trait only.
 
 use super::{build, close, context, feedback, merge, request, MakeRouter};
-use crate::log::COMPOSED_PREFIX;
-use lrpo_core::{Lang, RouteFeedback, Router};
+
+/// The bandit reports the composed regional distribution under this key prefix (part of the
+/// contract the suite checks, so a renamed key fails here).
+const COMPOSED_PREFIX: &str = "topic+region:";use lrpo_core::{Lang, RouteFeedback, Router, RouterReport};
 use serde_json::{json, Value};
 
 const Q_TOL: f64 = 1e-5;
@@ -43,33 +45,37 @@ fn scalar(state: &Value, key: &str) -> Result<f64, String> {
 }
 
 /// One router step with no rollouts (`route` sets the schedules, `update` counts the step)
-/// and the parsed log line.
-fn logged_step(router: &mut dyn Router, fb: &[RouteFeedback]) -> Result<Value, String> {
+/// and the report it returns.
+fn logged_step(router: &mut dyn Router, fb: &[RouteFeedback]) -> Result<RouterReport, String> {
     router.route(&request(vec![], 8, true)).map_err(err)?;
     let update = router.update(0, fb).map_err(err)?;
-    let line = update
-        .log_line
-        .ok_or("no log line although log_every = 1")?;
-    if !line.is_ascii() {
-        return Err(format!("log line is not ASCII-escaped: {line}"));
-    }
-    serde_json::from_str(&line).map_err(|e| format!("log line is not JSON ({e}): {line}"))
+    update.report.ok_or_else(|| "no report although log_every = 1".to_string())
 }
 
-/// (softmax, effective) of one log key, in the router's language order.
-fn logged(line: &Value, key: &str, langs: &[Lang]) -> Result<(Vec<f64>, Vec<f64>), String> {
-    let entry = &line["probs"][key];
-    let pick = |kind: &str| -> Result<Vec<f64>, String> {
+/// (softmax, effective) of one reported key, in the order of `langs`.
+fn logged(report: &RouterReport, key: &str, langs: &[Lang]) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let entry = report
+        .contexts
+        .iter()
+        .find(|c| c.key == key)
+        .ok_or_else(|| format!("report has no key {key}"))?;
+    let in_order = |kind: &str, v: &[f64]| -> Result<Vec<f64>, String> {
         langs
             .iter()
             .map(|l| {
-                entry[kind][l.as_str()]
-                    .as_f64()
-                    .ok_or_else(|| format!("log has no {key}.{kind}.{l}"))
+                let i = report.languages.iter().position(|r| r == l);
+                i.and_then(|i| v.get(i).copied())
+                    .ok_or_else(|| format!("report has no {key}.{kind}.{l}"))
             })
             .collect()
     };
-    Ok((pick("softmax")?, pick("effective")?))
+    let softmax = entry
+        .extras
+        .iter()
+        .find(|(name, _)| name == "softmax")
+        .map(|(_, v)| v.as_slice())
+        .ok_or_else(|| format!("report has no {key}.softmax"))?;
+    Ok((in_order("softmax", softmax)?, in_order("effective", &entry.probs)?))
 }
 
 fn codes(langs: &[Lang]) -> Vec<&str> {
@@ -111,11 +117,10 @@ pub(super) fn tv1_priors(make: MakeRouter) -> Result<(), String> {
         ));
     }
     let line = logged_step(shipped.as_mut(), &[])?;
-    let keys: Vec<&String> = line["probs"]
-        .as_object()
-        .ok_or("log has no probs")?
-        .keys()
-        .collect();
+    let keys: Vec<&String> = line.contexts.iter().map(|c| &c.key).collect();
+    if line.contexts.is_empty() {
+        return Err("report has no keys".into());
+    }
     let plain = keys
         .iter()
         .filter(|k| k.starts_with("topic:") || k.starts_with("region:"))
@@ -541,7 +546,7 @@ pub(super) fn tv11_groups(make: MakeRouter) -> Result<(), String> {
         ));
     }
     let update = off.update(1, &fb).map_err(err)?;
-    if update.flushed || update.log_line.is_some() {
+    if update.flushed || update.report.is_some() {
         return Err(format!(
             "disabled router must not learn or log, got {update:?}"
         ));

@@ -2,9 +2,9 @@
 //! (with the host's `RUST_LOG` directives) and are re-emitted under the `plugin` target,
 //! which the host's own filter always lets through.
 
-use lrpo_sdk::abi_stable::std_types::RStr;
+use abi_stable::std_types::RStr;
 
-pub extern "C" fn host_log(level: u8, target: RStr<'_>, message: RStr<'_>) {
+pub(crate) extern "C" fn host_log(level: u8, target: RStr<'_>, message: RStr<'_>) {
     let (target, message) = (target.as_str(), message.as_str());
     match level {
         1 => tracing::error!(target: "plugin", "{target}: {message}"),

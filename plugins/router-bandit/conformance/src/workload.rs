@@ -1,7 +1,7 @@
 //! The benchmark workload, public so the host's through-FFI bench measures the same thing.
 
-use crate::mix::{REFERENCE_REGIONS, REFERENCE_TOPICS};
 use lrpo_core::{default_languages, Lang, RouteContext, RouteFeedback, RouteRequest};
+use lrpo_core::{LRPO_REGIONS as REFERENCE_REGIONS, LRPO_TOPICS as REFERENCE_TOPICS};
 use rand::{Rng, SeedableRng};
 
 /// Questions per batch and copies per question of the reference run (2048 rows).
