@@ -48,3 +48,47 @@ fn plugins_list_shows_the_three_routers_with_schemas() {
     }
     assert!(text.contains("update_every"), "{text}");
 }
+
+#[test]
+fn every_router_reports_its_distributions_through_the_loaded_library() {
+    use lrpo_core::{Lang, RouteContext, RouteFeedback, RouteRequest};
+    use lrpo_host::train::router_log;
+    let plugins = plugin_dir(&["lrpo_router_bandit"]);
+    let reg = registry(plugins.path());
+    for kind in ["lrpo-bandit", "uniform", "thompson"] {
+        let mut router = make(&reg, kind)(serde_json::json!({ "seed": 3, "log_every": 1 })).unwrap();
+        let ctx = |g: u64, topic: &str| RouteContext {
+            group_id: g,
+            topic: topic.into(),
+            region: Some("China".into()),
+            orig_lang: Lang::new("zh"),
+            fixed_lang: None,
+        };
+        let request = RouteRequest { step: 1, n: 4, training: true, groups: vec![ctx(0, "Regional Knowledge"), ctx(1, "Chat / Conversational")] };
+        let picks = router.route(&request).unwrap();
+        let feedback: Vec<RouteFeedback> = request
+            .groups
+            .iter()
+            .zip(&picks)
+            .flat_map(|(g, langs)| {
+                langs.iter().enumerate().map(|(i, l)| RouteFeedback {
+                    topic: g.topic.clone(),
+                    region: g.region.clone(),
+                    lang: l.clone(),
+                    reward: i as f64 / 4.0,
+                })
+            })
+            .collect();
+        let report = router.update(1, &feedback).unwrap().report.unwrap_or_else(|| panic!("{kind}: no report with log_every = 1"));
+        assert_eq!(report.languages, router.languages(), "{kind}");
+        assert!(report.contexts.iter().any(|c| c.key == "topic:Chat / Conversational"), "{kind}: {report:?}");
+        for c in &report.contexts {
+            assert_eq!(c.probs.len(), report.languages.len(), "{kind} {}", c.key);
+            assert!((c.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{kind} {}: {:?}", c.key, c.probs);
+        }
+        let (step, back) = router_log::parse_line(&router_log::log_line(1, &report)).unwrap();
+        assert_eq!(step, 1);
+        assert_eq!(back.contexts.len(), report.contexts.len(), "{kind}");
+        assert!(router_log::console_line(&report).is_some(), "{kind}");
+    }
+}

@@ -20,7 +20,10 @@ fn config(dir: &Path, delay_ms: u64, routers: &[(&str, &str)]) -> PathBuf {
         data("test.parquet")
     );
     for (name, kind) in routers {
-        let cfg = if *kind == "lrpo-bandit" { "update_every = 1, log_every = 1, orig_lang_min = 1, seed = 7" } else { "orig_lang_min = 1, seed = 7" };
+        let cfg = match *kind {
+            "lrpo-bandit" | "thompson" => "update_every = 1, log_every = 1, orig_lang_min = 1, seed = 7",
+            _ => "orig_lang_min = 1, seed = 7",
+        };
         text += &format!("[components.router.{name}]\nplugin = \"lrpo_router_bandit\"\nkind = \"{kind}\"\nconfig = {{ {cfg} }}\n\n");
     }
     text += &format!(
@@ -134,4 +137,35 @@ fn ab_arms_with_two_router_kinds() {
     assert!(text.contains("arm `bandit` (6 steps)") && text.contains("arm `uniform` (6 steps)"), "{text}");
     assert!(text.contains("final reward (last 10% of steps)"), "{text}");
     assert!(text.contains("bandit - uniform:"), "{text}");
+}
+
+#[test]
+fn every_router_kind_reaches_the_console_the_log_and_the_plots() {
+    let routers = [("bandit", "lrpo-bandit"), ("thompson", "thompson"), ("uniform", "uniform")];
+    let dir = setup(0, &routers);
+    let out = host(dir.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let console = stderr(&out);
+    for (arm, _) in routers {
+        // The console line names the router's likeliest languages, whatever router it is.
+        let last = console.lines().find(|l| l.starts_with(&format!("{arm} step 6/6:"))).unwrap_or_default();
+        assert!(last.contains("; router p(lang): "), "arm `{arm}`: {last:?} in\n{console}");
+        let run = dir.path().join("runs/e2e").join(arm);
+        let log = std::fs::read_to_string(run.join("router_log.jsonl")).unwrap();
+        assert_eq!(log.lines().count(), 6, "arm `{arm}`");
+        for line in log.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let probs = v["probs"].as_object().unwrap_or_else(|| panic!("arm `{arm}`: {line}"));
+            assert!(probs.keys().any(|k| k.starts_with("topic:")), "arm `{arm}`: {line}");
+            for (key, dist) in probs {
+                let total: f64 = dist["effective"].as_object().unwrap().values().map(|p| p.as_f64().unwrap()).sum();
+                assert!((total - 1.0).abs() < 1e-9, "arm `{arm}`, {key}: effective sums to {total}");
+            }
+        }
+        let report = format!("runs/e2e/{arm}");
+        let out = Command::new(host_binary()).args(["report", &report]).current_dir(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let heatmap = std::fs::read_to_string(run.join("report/router_topic_0.svg")).unwrap();
+        assert!(heatmap.contains("Router language probabilities"), "arm `{arm}`");
+    }
 }

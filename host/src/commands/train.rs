@@ -3,10 +3,10 @@
 //! after the other with the same seeds and data order, each in its own run directory.
 
 use crate::cli::GlobalArgs;
-use crate::plugin::Registry;
-use crate::train::Trainer;
+use crate::plugin::{AnyComponent, Registry};
+use crate::train::{ArmComponents, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
-use lrpo_core::{ComponentKind, Result};
+use lrpo_core::Result;
 use std::fmt::Write as _;
 
 pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
@@ -19,19 +19,18 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     // reported at start-up, not after the first arm's run.
     let mut trainers = Vec::with_capacity(cfg.arms.len());
     for arm in &cfg.arms {
-        let components = registry.build_arm(arm, &cfg.raw.components)?;
+        let parts = registry.build_arm(arm, &cfg.raw.components)?;
         eprintln!("arm `{}`:", arm.name);
-        for (kind, instance) in &arm.instances {
+        for ((kind, instance), part) in arm.instances.iter().zip(&parts) {
             let inst = &cfg.raw.components.of(*kind)[instance];
             let mut line = format!("  {:<15} {instance} = {}:{}", kind.key(), inst.plugin, inst.kind);
-            if *kind == ComponentKind::Router {
-                if let Some(r) = &components.router {
-                    let langs: Vec<String> = r.languages().iter().map(|l| l.to_string()).collect();
-                    let _ = write!(line, " ({} languages: {})", langs.len(), langs.join(" "));
-                }
+            if let AnyComponent::Router(r) = part {
+                let langs: Vec<String> = r.languages().iter().map(|l| l.to_string()).collect();
+                let _ = write!(line, " ({} languages: {})", langs.len(), langs.join(" "));
             }
             eprintln!("{line}");
         }
+        let components = ArmComponents::assemble(&arm.name, parts)?;
         let run_dir = if cfg.arms.len() > 1 { base_dir.join(&arm.name) } else { base_dir.clone() };
         let mut trainer = Trainer::new(cfg.clone(), components, &run_dir)?;
         if resume {

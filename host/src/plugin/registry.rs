@@ -2,7 +2,6 @@
 
 use super::{find_library, open_library, AnyComponent, PluginLibrary};
 use crate::config::{with_suggestion, Arm, ComponentsConfig, InstanceConfig};
-use crate::train::ArmComponents;
 use lrpo_core::{ComponentKind, Error, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,12 +74,9 @@ impl Registry {
         })
     }
 
-    /// Builds every component an arm names (fresh instances: arms never share state).
-    pub fn build_arm(&mut self, arm: &Arm, comps: &ComponentsConfig) -> Result<ArmComponents> {
-        let mut parts = Vec::with_capacity(arm.instances.len());
-        for (&kind, instance) in &arm.instances {
-            parts.push(self.instantiate(kind, instance, &comps.of(kind)[instance])?);
-        }
-        ArmComponents::assemble(&arm.name, parts)
+    /// Builds every component an arm names, in the arm's kind order (fresh instances: arms
+    /// never share state); `ArmComponents::assemble` checks that they make a whole arm.
+    pub fn build_arm(&mut self, arm: &Arm, comps: &ComponentsConfig) -> Result<Vec<AnyComponent>> {
+        arm.instances.iter().map(|(&kind, instance)| self.instantiate(kind, instance, &comps.of(kind)[instance])).collect()
     }
 }

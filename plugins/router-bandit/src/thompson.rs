@@ -185,10 +185,11 @@ impl ThompsonRouter {
     }
 
     /// Per logged key: the probability that Thompson sampling routes a copy to each language
-    /// (the chance its draw is the largest), plus the posterior's `mean` and `std`. Regional
-    /// keys are followed, as in the bandit's log, by the composed topic+region distribution a
-    /// regional question actually draws from.
-    fn report(&self) -> RouterReport {
+    /// (the chance its draw is the largest), plus the posterior's `mean` and `std`. Keys are
+    /// those with a posterior, then this step's contexts still at the prior (what they were
+    /// sampled from). Regional keys are followed, as in the bandit's log, by the composed
+    /// topic+region distribution a regional question actually draws from.
+    fn report(&self, feedback: &[RouteFeedback]) -> RouterReport {
         let context = |key: String, mean: Vec<f64>, var: Vec<f64>| {
             let std: Vec<f64> = var.iter().map(|v| v.sqrt()).collect();
             ContextReport {
@@ -199,20 +200,35 @@ impl ThompsonRouter {
         };
         let variance = |p: &Posterior| -> Vec<f64> { p.precision.iter().map(|t| 1.0 / t).collect() };
         let max = self.config.log_max_keys;
+        let keys = |table: &IndexMap<String, Posterior>, seen: Vec<&str>| -> Vec<String> {
+            let mut keys: Vec<String> = table.keys().cloned().collect();
+            for key in seen {
+                if !keys.iter().any(|k| k == key) {
+                    keys.push(key.to_string());
+                }
+            }
+            keys.truncate(max);
+            keys
+        };
+        let regional = &self.config.regional_topic;
+        let topics = keys(&self.topics, feedback.iter().map(|f| f.topic.as_str()).collect());
+        let seen_regions = feedback.iter().filter(|f| f.topic == *regional).filter_map(|f| f.region.as_deref());
+        let regions = keys(&self.regions, seen_regions.collect());
         let mut contexts = Vec::new();
-        for (key, p) in self.topics.iter().take(max) {
-            contexts.push(context(format!("topic:{key}"), p.mean.clone(), variance(p)));
+        for key in &topics {
+            let p = self.posterior(true, key);
+            contexts.push(context(format!("topic:{key}"), p.mean.clone(), variance(&p)));
         }
-        let regions: Vec<(&String, &Posterior)> = self.regions.iter().take(max).collect();
-        for (key, p) in &regions {
-            contexts.push(context(format!("region:{key}"), p.mean.clone(), variance(p)));
+        for key in &regions {
+            let p = self.posterior(false, key);
+            contexts.push(context(format!("region:{key}"), p.mean.clone(), variance(&p)));
         }
-        let topic = self.posterior(true, &self.config.regional_topic);
-        for (key, p) in &regions {
+        let topic = self.posterior(true, regional);
+        for key in &regions {
+            let p = self.posterior(false, key);
             let mean = topic.mean.iter().zip(&p.mean).map(|(a, b)| a + b).collect();
-            let var = variance(&topic).iter().zip(variance(p)).map(|(a, b)| a + b).collect();
-            let key = format!("{COMPOSED_PREFIX}{}|{key}", self.config.regional_topic);
-            contexts.push(context(key, mean, var));
+            let var = variance(&topic).iter().zip(variance(&p)).map(|(a, b)| a + b).collect();
+            contexts.push(context(format!("{COMPOSED_PREFIX}{regional}|{key}"), mean, var));
         }
         RouterReport { languages: self.languages.clone(), contexts, extras: vec![] }
     }
@@ -259,7 +275,7 @@ impl Router for ThompsonRouter {
             .add(feedback, &self.index, &self.normalisation)?;
         self.step += 1;
         let log_every = self.config.log_every;
-        let report = (log_every > 0 && self.step % log_every == 0).then(|| self.report());
+        let report = (log_every > 0 && self.step % log_every == 0).then(|| self.report(feedback));
         let flushed = self.step % self.config.update_every.max(1) == 0;
         if flushed {
             self.flush();
