@@ -7,6 +7,10 @@ cd "$ROOT"
 # 0.6) and about 30 minutes on 2 cores; say what is free.
 printf '== disk: %s free in %s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$ROOT"
 bash scripts/setup.sh
+# Style first: a formatting slip or a new clippy warning fails the run before the long build.
+printf '\n== style (cargo fmt --check; cargo clippy -D warnings)\n'
+cargo fmt --all --check || { echo "formatting differs: run cargo fmt --all"; exit 1; }
+cargo clippy --workspace --all-targets -- -D warnings
 printf '\n== build (workspace: host, plugins, fixtures)\n'
 cargo build --workspace --all-targets
 printf '\n== tests\n'

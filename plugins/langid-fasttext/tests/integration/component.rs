@@ -124,10 +124,9 @@ fn registered_with_the_sdk_and_built_from_config_json() {
         .expect("export_plugin! registers `fasttext`");
     assert_eq!(registration.kind, lrpo_core::ComponentKind::LanguageId);
     assert!((registration.schema)().contains("allowed_languages"));
-    let lrpo_sdk::AnyFactory::LanguageId(factory) = &registration.factory else {
-        panic!("`fasttext` is registered as a LanguageId");
-    };
-    let mut lid = factory("lid", r#"{"allowed_languages": ["es"], "threads": 1}"#).unwrap();
+    let factory = registration.factory;
+    let built = factory("lid", r#"{"allowed_languages": ["es"], "threads": 1}"#).unwrap();
+    let mut lid = <Box<dyn LanguageId>>::try_from(built).expect("`fasttext` is registered as a LanguageId");
     let found = lid.detect(&strings(&["¿Dónde está la biblioteca?", "Where is the library?"])).unwrap();
     assert_eq!(lang(&found[0]), Some("es"));
     assert_eq!(found[1], LangPrediction::none());
