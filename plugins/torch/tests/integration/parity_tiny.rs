@@ -1,11 +1,9 @@
 //! Parity of the tch model code with transformers on tiny random models of every supported
 //! architecture (f32, max abs difference 1e-4), plus KV-cache and padding consistency.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{max_abs_diff, reference, run_python};
+use crate::common::{max_abs_diff, reference, script};
 use lrpo_torch::{DecoderLm, Device, Encoder, KvCache, Kind};
 use tch::Tensor;
 
@@ -14,7 +12,7 @@ const TOL: f64 = 1e-4;
 fn tiny(arch: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(arch);
-    run_python("tiny_reference.py", &[arch, path.to_str().unwrap()]);
+    lrpo_testkit::python_run(&[script("tiny_reference.py").as_ref(), arch.as_ref(), path.as_ref()]);
     (dir, path)
 }
 

@@ -2,9 +2,7 @@
 //! cross-lingual behaviour MODELS.md records for the original model (which a wrong
 //! dequantization would destroy). Needs `scripts/setup.sh` (fails, naming it, otherwise).
 
-mod common;
-
-use common::{imported_model, script};
+use crate::common::{imported_model, script};
 use lrpo_torch::encoder::l2_normalize;
 use lrpo_torch::{Device, Encoder, Kind, TextTokenizer};
 use serde_json::Value;

@@ -2,11 +2,9 @@
 //! the rebuilt tokenizer, the chat template and 16-token greedy continuations must be identical.
 //! Needs `scripts/setup.sh` to have run (fails, naming it, otherwise).
 
-mod common;
-
 use std::ffi::OsStr;
 
-use common::{imported_model, script};
+use crate::common::{imported_model, script};
 use lrpo_torch::tokenizer::ChatMessage;
 use lrpo_torch::{DecoderLm, Device, Kind, TextTokenizer};
 use serde_json::Value;

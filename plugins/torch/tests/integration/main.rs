@@ -1,0 +1,8 @@
+//! The integration tests of lrpo-torch, one module per former test file. One binary rather than
+//! one per file: each test binary links libtorch, which makes the build slow and target/ large.
+
+mod common;
+mod e5;
+mod interop;
+mod parity_tiny;
+mod smollm2;
