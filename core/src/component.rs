@@ -56,22 +56,6 @@ impl ComponentKind {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_round_trips_through_its_key_and_number() {
-        for (i, kind) in ComponentKind::ALL.into_iter().enumerate() {
-            assert_eq!(kind as usize, i, "ALL is in discriminant order");
-            assert_eq!(ComponentKind::from_key(kind.key()), Some(kind));
-            assert_eq!(ComponentKind::from_u8(kind as u8), Some(kind));
-            assert_eq!(ComponentKind::KEYS[i], kind.key());
-        }
-        assert_eq!(ComponentKind::from_key("routr"), None);
-    }
-}
-
 impl fmt::Display for ComponentKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.key())
@@ -114,4 +98,20 @@ pub trait Optimizer: Send {
     fn export_weights(&mut self) -> Result<WeightSet>;
     fn save_state(&self) -> Result<Vec<u8>>;
     fn load_state(&mut self, state: &[u8]) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_key_and_number() {
+        for (i, kind) in ComponentKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "ALL is in discriminant order");
+            assert_eq!(ComponentKind::from_key(kind.key()), Some(kind));
+            assert_eq!(ComponentKind::from_u8(kind as u8), Some(kind));
+            assert_eq!(ComponentKind::KEYS[i], kind.key());
+        }
+        assert_eq!(ComponentKind::from_key("routr"), None);
+    }
 }
