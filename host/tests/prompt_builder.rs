@@ -4,9 +4,7 @@ mod data_support;
 
 use lrpo_core::{default_languages, Error, Lang};
 use lrpo_host::data::Question;
-use lrpo_host::prompt::{
-    instruction, user_content, ChatTemplate, Message, PromptBuilder, PromptStyle, TokenCounter,
-};
+use lrpo_host::prompt::{instruction, user_content, ChatTemplate, Message, PromptBuilder, PromptStyle, TokenCounter};
 
 const LLAMA3: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = \
 '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}\
@@ -51,8 +49,7 @@ fn instruction_style_asks_in_the_target_language() {
         let content = user_content(PromptStyle::Instruction, "  What is X? ", &Lang::new(code)).unwrap();
         assert_eq!(content, format!("What is X?\n\n{expected}"));
     }
-    let all: std::collections::BTreeSet<&str> =
-        default_languages().iter().map(|l| instruction(l).unwrap()).collect();
+    let all: std::collections::BTreeSet<&str> = default_languages().iter().map(|l| instruction(l).unwrap()).collect();
     assert_eq!(all.len(), 15, "one distinct instruction per language");
     match user_content(PromptStyle::Instruction, "q", &Lang::new("th")) {
         Err(Error::Config { key, message }) => {
@@ -63,6 +60,29 @@ fn instruction_style_asks_in_the_target_language() {
     }
     assert_eq!("instruction".parse::<PromptStyle>().unwrap(), PromptStyle::Instruction);
     assert!(matches!("tags".parse::<PromptStyle>(), Err(Error::Config { .. })));
+}
+
+#[test]
+fn prompt_style_is_read_from_config_as_lowercase_names() {
+    // How `data.prompt_style` arrives from a TOML config file.
+    #[derive(serde::Deserialize, serde::Serialize, Debug, Default)]
+    #[serde(default)]
+    struct Data {
+        prompt_style: PromptStyle,
+    }
+    let read = |text: &str| toml::from_str::<Data>(text).map(|d| d.prompt_style);
+    assert_eq!(read(r#"prompt_style = "tag""#).unwrap(), PromptStyle::Tag);
+    assert_eq!(read(r#"prompt_style = "instruction""#).unwrap(), PromptStyle::Instruction);
+    assert_eq!(read("").unwrap(), PromptStyle::Tag, "the default style is the tag");
+    let message = read(r#"prompt_style = "foo""#).unwrap_err().to_string();
+    assert!(message.contains("unknown variant `foo`, expected `tag` or `instruction`"), "{message}");
+    assert!(message.contains("prompt_style"), "the error names the field: {message}");
+
+    assert_eq!(serde_json::from_str::<PromptStyle>(r#""instruction""#).unwrap(), PromptStyle::Instruction);
+    assert!(serde_json::from_str::<PromptStyle>(r#""Tag""#).is_err(), "names are lowercase only");
+    assert_eq!(serde_json::to_string(&PromptStyle::Tag).unwrap(), r#""tag""#);
+    let written = toml::to_string(&Data { prompt_style: PromptStyle::Instruction }).unwrap();
+    assert_eq!(written.trim(), r#"prompt_style = "instruction""#);
 }
 
 #[test]
@@ -124,7 +144,8 @@ fn model_dir_template_sources_and_their_errors() {
 
 #[test]
 fn raise_exception_becomes_an_error() {
-    let source = "{% for m in messages %}{% if m.role != 'user' %}{{ raise_exception('Only user turns: got ' + m.role) }}\
+    let source =
+        "{% for m in messages %}{% if m.role != 'user' %}{{ raise_exception('Only user turns: got ' + m.role) }}\
                   {% endif %}{{ m.content }}{% endfor %}";
     let template = ChatTemplate::new(source, "", "", "test template").unwrap();
     assert_eq!(template.render(&[Message::user("ok")], true).unwrap(), "ok");
@@ -154,10 +175,8 @@ fn filter_measures_the_longest_real_suffix() {
         .unwrap();
     assert_eq!((tokens, &longest), (expected.0, &expected.1));
 
-    let questions: Vec<Question> =
-        (0..6).map(|i| question(&"word ".repeat(i * 10), i as u64, "en")).collect();
-    let lengths: Vec<usize> =
-        questions.iter().map(|q| builder.prompt_tokens(&q.question, &longest).unwrap()).collect();
+    let questions: Vec<Question> = (0..6).map(|i| question(&"word ".repeat(i * 10), i as u64, "en")).collect();
+    let lengths: Vec<usize> = questions.iter().map(|q| builder.prompt_tokens(&q.question, &longest).unwrap()).collect();
     let limit = lengths[3];
     let outcome = builder.filter_overlong(questions, &default_languages(), limit).unwrap();
     assert_eq!(outcome.kept.iter().map(|q| q.index).collect::<Vec<_>>(), vec![0, 1, 2, 3]);

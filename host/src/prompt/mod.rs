@@ -1,5 +1,6 @@
 //! Prompt building (spec §3.8): the question plus a request for the routed language, put
-//! through the model's chat template, and the over-length filter.
+//! through the model's chat template, and the over-length filter. Chat templates themselves are
+//! [`lrpo_sdk::chat`], shared with the tch plugins; they are re-exported here.
 //!
 //! ```
 //! use lrpo_host::prompt::{ChatTemplate, PromptBuilder, PromptStyle, TokenCounter};
@@ -13,19 +14,19 @@
 
 mod filter;
 mod instructions;
-mod template;
 mod tokens;
 
 pub use filter::FilterOutcome;
 pub use instructions::{instruction, instruction_languages};
-pub use template::{ChatTemplate, Message, CHATML_TEMPLATE};
+pub use lrpo_sdk::chat::{ChatTemplate, Message, CHATML_TEMPLATE};
 pub use tokens::TokenCounter;
 
 use lrpo_core::{Error, Lang, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// How the user turn asks for the routed language.
+/// How the user turn asks for the routed language. Configs (`data.prompt_style`) spell it
+/// `"tag"` or `"instruction"`; the default is the tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PromptStyle {
@@ -44,7 +45,10 @@ impl std::str::FromStr for PromptStyle {
         match s.trim() {
             "tag" => Ok(PromptStyle::Tag),
             "instruction" => Ok(PromptStyle::Instruction),
-            other => Err(Error::config("prompt.style", format!("`{other}` is not a prompt style; use `tag` or `instruction`"))),
+            other => Err(Error::config(
+                "prompt.style",
+                format!("`{other}` is not a prompt style; use `tag` or `instruction`"),
+            )),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Hugging Face tokenizers (`tokenizer.json`) with the special tokens, chat template and padding
-//! side that `tokenizer_config.json` / `generation_config.json` describe.
+//! side that `tokenizer_config.json` / `generation_config.json` describe. Chat templates are
+//! [`lrpo_sdk::chat`], the one renderer the host's prompt builder uses too.
 
 use std::path::Path;
 
 use lrpo_core::{Error, Result};
-use serde::Serialize;
+use lrpo_sdk::chat::ChatTemplate;
 use serde_json::Value;
 use tch::{Kind, Tensor};
 use tokenizers::Tokenizer;
@@ -18,17 +19,7 @@ pub enum PaddingSide {
 }
 
 /// One chat turn as chat templates expect it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.into(), content: content.into() }
-    }
-}
+pub use lrpo_sdk::chat::Message as ChatMessage;
 
 /// A special token: its text and id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +39,9 @@ pub struct TextTokenizer {
     /// Ids that end a generation: `generation_config.json`'s `eos_token_id` (one or a list),
     /// else the tokenizer's eos.
     pub stop_ids: Vec<u32>,
-    pub chat_template: Option<String>,
+    /// `chat_template.jinja`, else `tokenizer_config.json`'s `chat_template` (HF's list form
+    /// too), compiled when the tokenizer is loaded so that a broken template fails there.
+    pub chat_template: Option<ChatTemplate>,
     pub padding_side: PaddingSide,
 }
 
@@ -103,7 +96,10 @@ impl TextTokenizer {
             let Some(text) = config.get(field).and_then(token_text) else { return Ok(None) };
             match tok.inner.token_to_id(&text) {
                 Some(id) => Ok(Some(SpecialToken { text, id })),
-                None => Err(Error::input(format!("{} field `{field}`", config_path.display()), format!("`{text}` is not in the vocabulary"))),
+                None => Err(Error::input(
+                    format!("{} field `{field}`", config_path.display()),
+                    format!("`{text}` is not in the vocabulary"),
+                )),
             }
         };
         tok.bos = special(&tok, "bos_token")?;
@@ -113,14 +109,14 @@ impl TextTokenizer {
         tok.padding_side = match config.get("padding_side").and_then(Value::as_str) {
             None | Some("right") => PaddingSide::Right,
             Some("left") => PaddingSide::Left,
-            Some(other) => return Err(Error::input(format!("{} field `padding_side`", config_path.display()), format!("`{other}` is neither left nor right"))),
+            Some(other) => {
+                return Err(Error::input(
+                    format!("{} field `padding_side`", config_path.display()),
+                    format!("`{other}` is neither left nor right"),
+                ))
+            }
         };
-        let jinja = dir.join("chat_template.jinja");
-        tok.chat_template = if jinja.is_file() {
-            Some(std::fs::read_to_string(&jinja).map_err(|e| Error::io(jinja.display(), e))?)
-        } else {
-            config.get("chat_template").and_then(Value::as_str).map(str::to_string)
-        };
+        tok.chat_template = ChatTemplate::find_in_model_dir(dir)?;
         let gen_path = dir.join("generation_config.json");
         if let Some(gen) = read_json_opt(&gen_path)? {
             match gen.get("eos_token_id") {
@@ -150,12 +146,17 @@ impl TextTokenizer {
 
     /// Token ids of `text`; `add_special_tokens` applies the post-processor (e.g. `[CLS] … [SEP]`).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, add_special_tokens).map_err(|e| Error::runtime(format!("{}: encoding failed: {e}", self.source)))?;
+        let enc = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| Error::runtime(format!("{}: encoding failed: {e}", self.source)))?;
         Ok(enc.get_ids().to_vec())
     }
 
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.inner.decode(ids, skip_special_tokens).map_err(|e| Error::runtime(format!("{}: decoding failed: {e}", self.source)))
+        self.inner
+            .decode(ids, skip_special_tokens)
+            .map_err(|e| Error::runtime(format!("{}: decoding failed: {e}", self.source)))
     }
 
     /// Pads id sequences into one batch on [`padding_side`](Self::padding_side) with the pad
@@ -198,25 +199,12 @@ impl TextTokenizer {
     /// Renders the chat template for `messages` (with the assistant header when
     /// `add_generation_prompt`), as transformers' `apply_chat_template(tokenize=False)`.
     pub fn apply_chat_template(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+        // No ChatML fallback here, unlike the host's prompt builder: a caller rendering for a
+        // model wants that model's template, and a silent stand-in would hide a missing file.
         let template = self
             .chat_template
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| Error::input(self.source.clone(), "the tokenizer has no chat template"))?;
-        let mut env = minijinja::Environment::new();
-        minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        // Templates call raise_exception() to reject conversations they cannot render.
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
-        env.add_template("chat", template).map_err(|e| Error::input(format!("{} chat template", self.source), e.to_string()))?;
-        let ctx = minijinja::context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos.as_ref().map(|t| t.text.clone()).unwrap_or_default(),
-            eos_token => self.eos.as_ref().map(|t| t.text.clone()).unwrap_or_default(),
-        };
-        let tmpl = env.get_template("chat").map_err(|e| Error::input(format!("{} chat template", self.source), e.to_string()))?;
-        tmpl.render(ctx).map_err(|e| Error::input(format!("{} chat template", self.source), e.to_string()))
+        template.render(messages, add_generation_prompt)
     }
 }
