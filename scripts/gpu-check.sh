@@ -43,8 +43,8 @@ full)
     cargo build --release -p lrpo-rollout-cuda --features cuda --example throughput
     echo "== CUDA tests: sampling kernel, decoders, GRPO step"
     cargo test --release -p lrpo-rollout-cuda --features cuda --test cuda_parity -- --include-ignored --nocapture
-    cargo test --release -p lrpo-torch --test parity_tiny cuda -- --include-ignored --nocapture
-    cargo test --release -p lrpo-optim-grpo --test parity cuda -- --include-ignored --nocapture
+    cargo test --release -p lrpo-torch --test integration parity_tiny::cuda -- --include-ignored --nocapture
+    cargo test --release -p lrpo-optim-grpo --test integration parity::cuda -- --include-ignored --nocapture
     echo "== SmolLM2-135M rollouts on the GPU"
     cargo run --release -p lrpo-rollout-cuda --features cuda --example throughput -- cuda 3
     echo "== the same on CPU for reference"

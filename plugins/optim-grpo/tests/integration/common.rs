@@ -1,29 +1,16 @@
-//! Shared helpers: the project venv's python, the PyTorch reference script, the tiny model.
-#![allow(dead_code)]
+//! Shared helpers: the PyTorch reference step, the tiny model, its batch and the expected weights.
 
 use std::path::Path;
-use std::process::Command;
 
 use lrpo_core::TrainBatch;
 use lrpo_optim_grpo::{Grpo, GrpoConfig};
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 /// Runs the PyTorch reference step with `config` (JSON object of `grpo` config keys) in `dir`;
 /// the first call there also creates the tiny model and the batch.
 pub fn reference_step(dir: &Path, config: &serde_json::Value) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/grpo_reference.py");
-    let out = Command::new(lrpo_testkit::python())
-        .arg(script)
-        .arg(dir)
-        .arg(config.to_string())
-        .env("TOKENIZERS_PARALLELISM", "false")
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "grpo_reference.py failed (run scripts/setup.sh if torch or transformers is missing):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lrpo_testkit::python_run(&[script.as_ref(), dir.as_ref(), config.to_string().as_ref()]);
 }
 
 pub fn batch(dir: &Path) -> TrainBatch {
@@ -44,9 +31,16 @@ pub fn expected(dir: &Path) -> Vec<(String, Tensor)> {
     Tensor::read_safetensors(dir.join("expected.safetensors")).expect("expected.safetensors")
 }
 
+/// The largest absolute difference of two tensors of one shape, in f64; the slice maths is
+/// lrpo-testkit's, which cannot know tch.
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.size(), b.size(), "shapes differ");
-    (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double)).abs().max().double_value(&[])
+    lrpo_testkit::max_abs_diff(&values(a), &values(b))
+}
+
+/// The elements of `t` as f64, flattened, on the CPU.
+fn values(t: &Tensor) -> Vec<f64> {
+    Vec::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Double).reshape([-1])).expect("tensor elements")
 }
 
 /// Copies of the policy weights (not views: they must survive later updates).

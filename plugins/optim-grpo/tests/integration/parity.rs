@@ -1,9 +1,7 @@
 //! One GRPO step in Rust against the same step written in PyTorch (tests/py/grpo_reference.py):
 //! same tiny random Llama, same batch; loss within 1e-6 relative, weights within 1e-6.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lrpo_core::Optimizer;
 use serde_json::json;
 

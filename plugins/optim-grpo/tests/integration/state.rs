@@ -1,8 +1,6 @@
 //! Checkpoints resume bit for bit; non-finite gradients skip the update; weights export as views.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lrpo_core::Optimizer;
 use serde_json::json;
 use tch::Tensor;
