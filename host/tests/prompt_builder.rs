@@ -53,7 +53,7 @@ fn instruction_style_asks_in_the_target_language() {
     assert_eq!(all.len(), 15, "one distinct instruction per language");
     match user_content(PromptStyle::Instruction, "q", &Lang::new("th")) {
         Err(Error::Config { key, message }) => {
-            assert_eq!(key, "prompt.style");
+            assert_eq!(key, "data.prompt_style");
             assert!(message.contains("`th`") && message.contains("style `tag`"), "{message}");
         }
         other => panic!("expected a config error, got {other:?}"),

@@ -36,7 +36,7 @@ fn resolved(total_steps: u64, save_freq: u64) -> ResolvedConfig {
     // the toy engine reads.
     raw.components = Default::default();
     raw.trainer.model_dir = None;
-    raw.data.prompt_style = "tag".into();
+    raw.data.prompt_style = lrpo_host::prompt::PromptStyle::Tag;
     config::resolve(raw, &[], Path::new("/")).unwrap()
 }
 

@@ -156,6 +156,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_prompt_style_and_an_unknown_kind_name_their_keys() {
+        let f = file("[data]\nprompt_style = \"tags\"\n");
+        let err = load(&Sources { file: Some(f.path().into()), overrides: vec![], env: false }).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`data.prompt_style`") && text.contains("`tag` or `instruction`"), "{text}");
+        let f = file("[components.routr.r]\nplugin = \"p\"\nkind = \"k\"\n");
+        let text = load(&Sources { file: Some(f.path().into()), overrides: vec![], env: false }).unwrap_err().to_string();
+        assert!(text.contains("`components.routr`") && text.contains("did you mean `router`?"), "{text}");
+        let f = file("[[experiment.arms]]\nname = \"A\"\nrouterr = \"x\"\n");
+        let text = load(&Sources { file: Some(f.path().into()), overrides: vec![], env: false }).unwrap_err().to_string();
+        assert!(text.contains("routerr") && text.contains("did you mean `router`?"), "{text}");
+    }
+
+    #[test]
     fn default_run_has_components() {
         let cfg = load(&Sources::default()).unwrap();
         assert_eq!(cfg.components.of(ComponentKind::Router)["lrpo"].kind, "lrpo-bandit");

@@ -11,6 +11,7 @@ pub use load::{load, Sources};
 pub use resolve::{resolve, Arm, ResolvedConfig};
 pub use suggest::{closest, with_suggestion};
 
+use crate::prompt::PromptStyle;
 use lrpo_core::ComponentKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -68,7 +69,7 @@ pub struct DataConfig {
     pub seed: u64,
     pub max_prompt_length: usize,
     /// `tag` (the reference's `<|out_lang_xx|>`) or `instruction` (an instruction in the target language).
-    pub prompt_style: String,
+    pub prompt_style: PromptStyle,
     pub filter_overlong_prompts: bool,
 }
 
@@ -81,7 +82,7 @@ impl Default for DataConfig {
             group_size: 8,
             seed: 42,
             max_prompt_length: 512,
-            prompt_style: "tag".into(),
+            prompt_style: PromptStyle::Tag,
             filter_overlong_prompts: true,
         }
     }

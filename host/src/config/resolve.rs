@@ -76,12 +76,6 @@ fn check_data(raw: &RawConfig) -> Result<()> {
         return Err(Error::config("data.group_size", "must be at least 1 (rollouts per question)"));
     }
     crate::data::validate_train_batch_size(d.train_batch_size, d.group_size)?;
-    if !matches!(d.prompt_style.as_str(), "tag" | "instruction") {
-        return Err(Error::config(
-            "data.prompt_style",
-            format!("`{}` is not a prompt style; use `tag` or `instruction`", d.prompt_style),
-        ));
-    }
     Ok(())
 }
 

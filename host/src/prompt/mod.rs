@@ -46,7 +46,7 @@ impl std::str::FromStr for PromptStyle {
             "tag" => Ok(PromptStyle::Tag),
             "instruction" => Ok(PromptStyle::Instruction),
             other => Err(Error::config(
-                "prompt.style",
+                "data.prompt_style",
                 format!("`{other}` is not a prompt style; use `tag` or `instruction`"),
             )),
         }
@@ -66,7 +66,7 @@ pub fn user_content(style: PromptStyle, question: &str, lang: &Lang) -> Result<S
         PromptStyle::Instruction => match instruction(lang) {
             Some(text) => Ok(format!("{question}\n\n{text}")),
             None => Err(Error::config(
-                "prompt.style",
+                "data.prompt_style",
                 format!(
                     "the `instruction` style has no instruction for language `{lang}` (it knows the 15 LRPO \
                      languages); use style `tag` or drop `{lang}` from the router's languages"

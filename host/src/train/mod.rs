@@ -10,7 +10,7 @@ pub mod router_log;
 
 use crate::config::ResolvedConfig;
 use crate::data::{read_questions, GroupedSampler, Question};
-use crate::prompt::{PromptBuilder, PromptStyle};
+use crate::prompt::PromptBuilder;
 use checkpoint::HostState;
 pub use components::ArmComponents;
 use lrpo_core::*;
@@ -75,7 +75,7 @@ impl Trainer {
         for f in &d.val_files {
             val_questions.extend(read_questions(f)?.questions);
         }
-        let style: PromptStyle = d.prompt_style.parse()?;
+        let style = d.prompt_style;
         let prompts = PromptBuilder::for_model(style, cfg.raw.trainer.model_dir.as_deref())?;
         if d.filter_overlong_prompts {
             let langs = match &c.router {
