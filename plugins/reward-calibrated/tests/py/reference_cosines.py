@@ -1,4 +1,4 @@
-"""transformers' cosines for the reward's similarity, the parity reference for tests/similarity.rs.
+"""transformers' cosines for the reward's similarity, the parity reference for tests/integration/similarity.rs.
 
 stdin: {"pairs": [[response, reference], ...], "prefix": str, "max_length": int}
 stdout: JSON list of cosines. Each side is trimmed and prefixed; one text per forward pass, so

@@ -2,8 +2,7 @@
 //! unrelated texts, and cosines match transformers running the same checkpoint.
 //! Needs `scripts/setup.sh` (fails, naming it, otherwise).
 
-mod common;
-
+use crate::common;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,5 +1,4 @@
-//! Shared helpers: the real model, the shared data and the project venv's python.
-#![allow(dead_code)]
+//! Shared helpers: the real model and the shared data.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

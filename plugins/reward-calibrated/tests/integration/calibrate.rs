@@ -2,10 +2,9 @@
 //! the bundled parallel subset through the `lrpo-calibrate` binary.
 //! Needs `scripts/setup.sh` (fails, naming it, otherwise).
 
-mod common;
-
 use std::process::Command;
 
+use crate::common;
 use lrpo_core::Lang;
 use lrpo_reward_calibrated::{compute_pair_stats, ParallelCorpus, PairStats};
 

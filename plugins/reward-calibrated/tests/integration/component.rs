@@ -1,8 +1,7 @@
 //! The `calibrated-embedding` component end to end on the real multilingual-e5-small, built as
 //! the host builds it (config JSON through the SDK). Needs `scripts/setup.sh`.
 
-mod common;
-
+use crate::common;
 use lrpo_core::{ComponentKind, Lang, LangPrediction, RewardInput, RewardModel};
 use lrpo_reward_calibrated::{embedding_reward, CalibratedEmbedding, Calibrator, PairStats};
 use lrpo_sdk::Component;
