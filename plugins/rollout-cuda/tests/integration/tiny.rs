@@ -1,9 +1,7 @@
 //! The sampler on a tiny random Llama (no set-up needed): batching, prefix sharing, seeds,
 //! stop rules, log-probs and weight reloads.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lrpo_core::{FinishReason, RolloutEngine, SamplingParams};
 use lrpo_torch::{DecoderLm, Device, Kind};
 use tch::Tensor;

@@ -1,6 +1,5 @@
 //! Test helpers: a tiny random Llama with a word-level tokenizer written on the fly, the
-//! imported SmolLM2, the project venv's python and a full-forward greedy reference.
-#![allow(dead_code)]
+//! imported SmolLM2 and a full-forward greedy reference.
 
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,7 @@
 //! full-forward argmax path and transformers' `generate` (3 chat prompts, 32 tokens).
 //! Needs `scripts/setup.sh` (fails, naming it, otherwise).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use lrpo_core::{RolloutEngine, SamplingParams};
 use lrpo_torch::tokenizer::ChatMessage;
 use lrpo_torch::{DecoderLm, Device, Kind};
