@@ -14,7 +14,11 @@ use tch::{Device, Kind, Tensor};
 fn kernel_compiles_with_nvrtc() {
     let ptx = lrpo_rollout_cuda::cuda::compile().expect("NVRTC compiles the sampling kernel");
     let text = ptx.to_src();
-    assert!(text.contains(".entry fused_sample"), "no fused_sample entry in the PTX:\n{}", &text[..text.len().min(400)]);
+    assert!(
+        text.contains(".entry fused_sample"),
+        "no fused_sample entry in the PTX:\n{}",
+        &text[..text.len().min(400)]
+    );
 }
 
 #[test]
@@ -23,7 +27,14 @@ fn cuda_kernel_picks_the_cpu_tokens() {
     assert!(tch::Cuda::is_available(), "no CUDA device visible to libtorch");
     let fused = FusedSampler::new(0).expect("compile and load the kernel");
     let p = |temperature, top_k, top_p, min_p| SamplingParams { temperature, top_k, top_p, min_p };
-    let cases = [p(1.0, 0, 1.0, 0.0), p(0.0, 0, 1.0, 0.0), p(0.7, 50, 1.0, 0.0), p(1.0, 0, 0.9, 0.0), p(1.2, 0, 1.0, 0.05), p(0.8, 40, 0.95, 0.02)];
+    let cases = [
+        p(1.0, 0, 1.0, 0.0),
+        p(0.0, 0, 1.0, 0.0),
+        p(0.7, 50, 1.0, 0.0),
+        p(1.0, 0, 0.9, 0.0),
+        p(1.2, 0, 1.0, 0.05),
+        p(0.8, 40, 0.95, 0.02),
+    ];
     let per_case = 64;
     let vocab = 49152;
     let mut params = RowParams::default();
@@ -43,7 +54,13 @@ fn cuda_kernel_picks_the_cpu_tokens() {
     // Both are f32 paths summing in different orders: they may differ where rounding puts the
     // uniform on a CDF boundary, nowhere else.
     let differ: Vec<usize> = (0..cpu.len()).filter(|&i| cpu[i] != gpu[i]).collect();
-    assert!(differ.len() * 50 <= cpu.len(), "{} of {} rows differ, first rows {:?}", differ.len(), cpu.len(), &differ[..differ.len().min(8)]);
+    assert!(
+        differ.len() * 50 <= cpu.len(),
+        "{} of {} rows differ, first rows {:?}",
+        differ.len(),
+        cpu.len(),
+        &differ[..differ.len().min(8)]
+    );
 }
 
 /// The kernel against the f64 reference on the shared fixture (what `lrpo-cuda-check` does
@@ -55,10 +72,16 @@ fn cuda_kernel_agrees_with_the_reference() {
     let fused = FusedSampler::new(0).expect("compile and load the kernel");
     let mut params = RowParams::default();
     for i in 0..f.rows() {
-        params.push(&SamplingParams { temperature: f.temperature[i], top_k: f.top_k[i] as u32, top_p: f.top_p[i], min_p: f.min_p[i] });
+        params.push(&SamplingParams {
+            temperature: f.temperature[i],
+            top_k: f.top_k[i] as u32,
+            top_p: f.top_p[i],
+            min_p: f.min_p[i],
+        });
     }
     let logits = Tensor::from_slice(&f.logits).view([f.rows() as i64, f.vocab as i64]).to_device(Device::Cuda(0));
-    let got: Vec<i64> = Vec::try_from(&fused.pick(&logits, &params, &f.uniforms).unwrap().to_device(Device::Cpu)).unwrap();
+    let got: Vec<i64> =
+        Vec::try_from(&fused.pick(&logits, &params, &f.uniforms).unwrap().to_device(Device::Cpu)).unwrap();
     let a = lrpo_cuda_check::agreement(&f, &got);
     assert!(a.wrong.is_empty() && a.at_boundary.len() * 50 <= f.rows(), "{a:?}");
 }

@@ -53,7 +53,8 @@ pub fn python_json<T: DeserializeOwned>(args: &[&OsStr], input: &impl Serialize)
     // A script that dies early closes its stdin; its stderr, below, says why.
     let _ = child.stdin.take().expect("stdin").write_all(serde_json::to_string(input).expect("JSON input").as_bytes());
     let out = succeeded(args, child.wait_with_output().expect("wait for python"));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python {} printed no valid JSON: {e}", script_name(args)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("python {} printed no valid JSON: {e}", script_name(args)))
 }
 
 /// Runs the venv's python with `args` for a reference script that writes its answer into files
@@ -89,7 +90,10 @@ fn succeeded(args: &[&OsStr], out: Output) -> Output {
 /// check `max_abs_diff(..) < tol` fails on it; empty slices give 0.
 pub fn max_abs_diff<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> f64 {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(&x, &y)| (x.into() - y.into()).abs()).fold(0.0, |max, d| if d.is_nan() || d > max { d } else { max })
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x.into() - y.into()).abs())
+        .fold(0.0, |max, d| if d.is_nan() || d > max { d } else { max })
 }
 
 #[cfg(test)]

@@ -130,6 +130,6 @@ fn registered_with_the_sdk_and_built_from_config_json() {
     let found = lid.detect(&strings(&["¿Dónde está la biblioteca?", "Where is the library?"])).unwrap();
     assert_eq!(lang(&found[0]), Some("es"));
     assert_eq!(found[1], LangPrediction::none());
-    let err = factory("lid", r#"{"allowed_langs": ["es"]}"#).err().expect("typo must fail");
+    let err = factory("lid", r#"{"allowed_langs": ["es"]}"#).expect_err("typo must fail");
     assert!(err.to_string().contains("components.language_id.lid.config"), "{err}");
 }

@@ -6,11 +6,7 @@ use lrpo_langid_fasttext::FastTextModel;
 const PROB_TOLERANCE: f64 = 1e-4;
 
 fn ours(model: &FastTextModel, text: &str, k: usize) -> Vec<(String, f64)> {
-    model
-        .predict(text, k, 0.0)
-        .into_iter()
-        .map(|p| (model.labels()[p.label].clone(), p.prob as f64))
-        .collect()
+    model.predict(text, k, 0.0).into_iter().map(|p| (model.labels()[p.label].clone(), p.prob as f64)).collect()
 }
 
 fn assert_same(texts: &[String], k: usize) -> usize {

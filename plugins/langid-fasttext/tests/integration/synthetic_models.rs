@@ -73,8 +73,7 @@ fn build(spec: Spec, seed: u64) -> Vec<u8> {
     let mut out = Vec::new();
     put_i32(&mut out, 0x2F4F16BA);
     put_i32(&mut out, 12);
-    let args =
-        [DIM as i32, 5, 5, 1, 5, spec.word_ngrams, spec.loss, 3, spec.bucket, spec.minn, spec.maxn, 100];
+    let args = [DIM as i32, 5, 5, 1, 5, spec.word_ngrams, spec.loss, 3, spec.bucket, spec.minn, spec.maxn, 100];
     args.iter().for_each(|&a| put_i32(&mut out, a));
     out.extend_from_slice(&1e-4f64.to_le_bytes());
 
@@ -166,17 +165,13 @@ fn check(name: &str, spec: Spec) {
             let (got, want) = (canonical(got), canonical(want));
             assert_eq!(got.len(), want.len(), "{name} seed {seed} {text:?}: ours {got:?}, C++ {want:?}");
             for ((gl, gp), (wl, wp)) in got.iter().zip(&want) {
-                assert!(
-                    gl == wl && (gp - wp).abs() <= 1e-4,
-                    "{name} seed {seed} {text:?}: ours {got:?}, C++ {want:?}"
-                );
+                assert!(gl == wl && (gp - wp).abs() <= 1e-4, "{name} seed {seed} {text:?}: ours {got:?}, C++ {want:?}");
             }
         }
     }
 }
 
-const BASE: Spec =
-    Spec { loss: 1, word_ngrams: 1, minn: 2, maxn: 4, bucket: 101, quantized: false, qout: false };
+const BASE: Spec = Spec { loss: 1, word_ngrams: 1, minn: 2, maxn: 4, bucket: 101, quantized: false, qout: false };
 
 #[test]
 fn dense_hierarchical_softmax_with_word_bigrams() {

@@ -74,7 +74,8 @@ fn non_finite_gradient_skips_the_update_and_is_reported() {
     let token = batch.samples[0].prompt_tokens[0] as i64;
     {
         let _g = tch::no_grad_guard();
-        let (_, embed) = opt.policy().named_parameters().into_iter().find(|(n, _)| n == "model.embed_tokens.weight").unwrap();
+        let (_, embed) =
+            opt.policy().named_parameters().into_iter().find(|(n, _)| n == "model.embed_tokens.weight").unwrap();
         let _ = embed.get(token).get(0).fill_(f64::INFINITY);
     }
     let before = snapshot(&opt);

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::common;
 use lrpo_core::Lang;
-use lrpo_reward_calibrated::{compute_pair_stats, ParallelCorpus, PairStats};
+use lrpo_reward_calibrated::{compute_pair_stats, PairStats, ParallelCorpus};
 
 #[test]
 fn xquad_gives_all_21_pairs_of_its_7_languages() {
@@ -56,7 +56,10 @@ fn the_binary_calibrates_the_bundled_parallel_subset() {
 
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"id\": \"a\", \"language\": \"german\"}\n").unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_lrpo-calibrate")).args(["--parallel", bad.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_lrpo-calibrate"))
+        .args(["--parallel", bad.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(run.status.code(), Some(2));
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("bad.jsonl line 1, field `chosen`"), "{err}");

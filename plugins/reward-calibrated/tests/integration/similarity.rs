@@ -34,7 +34,11 @@ fn translations_beat_unrelated_pairs_on_xquad() {
 #[test]
 fn cosines_match_transformers_with_truncation_and_batching() {
     let questions = common::xquad_questions();
-    let contexts = lrpo_reward_calibrated::ParallelCorpus::load(&[lrpo_testkit::shared_data().join("xquad/xquad.de.json")], Some("context")).unwrap();
+    let contexts = lrpo_reward_calibrated::ParallelCorpus::load(
+        &[lrpo_testkit::shared_data().join("xquad/xquad.de.json")],
+        Some("context"),
+    )
+    .unwrap();
     // Far beyond 512 tokens, so both sides must truncate the same way.
     let long: String = contexts.texts.iter().take(6).map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ");
     let (en, zh, ru) = (&questions["en"], &questions["zh"], &questions["ru"]);
@@ -53,7 +57,11 @@ fn cosines_match_transformers_with_truncation_and_batching() {
     let theirs: Vec<f64> = lrpo_testkit::python_json(&[script.as_ref(), common::e5_dir().as_ref()], &request);
     assert_eq!(theirs.len(), ours.len());
     for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        assert!((a - b).abs() < 2e-4, "pair {k} {:?}: ours {a}, transformers {b}", &pairs[k].0.chars().take(40).collect::<String>());
+        assert!(
+            (a - b).abs() < 2e-4,
+            "pair {k} {:?}: ours {a}, transformers {b}",
+            &pairs[k].0.chars().take(40).collect::<String>()
+        );
     }
     // Each pair alone (no padding, no sorting) gives the same cosine.
     for k in [0, 12, 16, 17] {

@@ -70,17 +70,29 @@ pub fn write_tiny_llama(dir: &Path, seed: i64) {
         "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
     });
     std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
-    std::fs::write(dir.join("tokenizer_config.json"), json!({"eos_token": "<eos>", "pad_token": "<eos>", "unk_token": "<unk>"}).to_string()).unwrap();
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        json!({"eos_token": "<eos>", "pad_token": "<eos>", "unk_token": "<unk>"}).to_string(),
+    )
+    .unwrap();
 }
 
 /// A CPU f32 sampler over `dir`.
 pub fn sampler(dir: &Path, max_batch_size: usize) -> Sampler {
-    let config = SamplerConfig { model_dir: Some(dir.to_path_buf()), dtype: "f32".into(), device: "cpu".into(), max_batch_size };
+    let config =
+        SamplerConfig { model_dir: Some(dir.to_path_buf()), dtype: "f32".into(), device: "cpu".into(), max_batch_size };
     Sampler::from_config(config).expect("sampler")
 }
 
 pub fn request(prompt: &str, max_new_tokens: u32, sampling: SamplingParams, seed: u64) -> GenerationRequest {
-    GenerationRequest { prompt: prompt.into(), max_new_tokens, sampling, seed, stop_strings: vec![], stop_token_ids: vec![] }
+    GenerationRequest {
+        prompt: prompt.into(),
+        max_new_tokens,
+        sampling,
+        seed,
+        stop_strings: vec![],
+        stop_token_ids: vec![],
+    }
 }
 
 /// Greedy continuation by re-running the whole sequence through the model at every step (no KV

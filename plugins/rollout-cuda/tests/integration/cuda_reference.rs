@@ -12,9 +12,17 @@ fn reference_picks_the_libtorch_tokens() {
     let f = fixture();
     let mut params = RowParams::default();
     for i in 0..f.rows() {
-        params.push(&SamplingParams { temperature: f.temperature[i], top_k: f.top_k[i] as u32, top_p: f.top_p[i], min_p: f.min_p[i] });
+        params.push(&SamplingParams {
+            temperature: f.temperature[i],
+            top_k: f.top_k[i] as u32,
+            top_p: f.top_p[i],
+            min_p: f.min_p[i],
+        });
     }
-    let logits = Tensor::from_slice(&f.logits).view([f.rows() as i64, f.vocab as i64]).to_kind(Kind::Float).to_device(Device::Cpu);
+    let logits = Tensor::from_slice(&f.logits)
+        .view([f.rows() as i64, f.vocab as i64])
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu);
     let cpu: Vec<i64> = Vec::try_from(&pick(&filtered_probs(&logits, &params).unwrap(), &f.uniforms).unwrap()).unwrap();
     let a = agreement(&f, &cpu);
     assert!(a.wrong.is_empty(), "rows the libtorch path and the reference disagree on: {:?} ({a:?})", a.wrong);

@@ -10,7 +10,14 @@ const LOGITS: [f64; 10] = [2.0, 1.5, 1.5, 0.3, -1.0, 0.9, 3.0, -2.0, 0.0, 1.0];
 
 fn cases() -> Vec<SamplingParams> {
     let p = |temperature, top_k, top_p, min_p| SamplingParams { temperature, top_k, top_p, min_p };
-    vec![p(1.0, 0, 1.0, 0.0), p(0.7, 4, 1.0, 0.0), p(1.3, 0, 0.8, 0.0), p(1.0, 0, 1.0, 0.2), p(0.9, 6, 0.9, 0.05), p(2.0, 3, 0.5, 0.0)]
+    vec![
+        p(1.0, 0, 1.0, 0.0),
+        p(0.7, 4, 1.0, 0.0),
+        p(1.3, 0, 0.8, 0.0),
+        p(1.0, 0, 1.0, 0.2),
+        p(0.9, 6, 0.9, 0.05),
+        p(2.0, 3, 0.5, 0.0),
+    ]
 }
 
 /// The module doc's definition, written out loop by loop.
@@ -102,7 +109,10 @@ fn seeded_draws_match_the_filtered_softmax() {
             }
         }
         let df = want.iter().filter(|&&q| q > 0.0).count() - 1;
-        assert!(chi2 < chi2_critical(df), "case {i} ({p:?}): chi2 {chi2:.1} with {df} dof; counts {counts:?}, want {want:?}");
+        assert!(
+            chi2 < chi2_critical(df),
+            "case {i} ({p:?}): chi2 {chi2:.1} with {df} dof; counts {counts:?}, want {want:?}"
+        );
     }
 }
 

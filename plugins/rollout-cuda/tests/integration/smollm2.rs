@@ -19,7 +19,8 @@ fn hf_greedy(dir: &std::path::Path, prompts: &[Vec<u32>]) -> Vec<Vec<u32>> {
 fn greedy_matches_full_forward_and_transformers_generate() {
     let dir = smollm2_dir();
     let mut s = sampler(&dir, 64);
-    let questions = ["What is the capital of France?", "Write a haiku about the sea.", "Wie viele Beine hat eine Spinne?"];
+    let questions =
+        ["What is the capital of France?", "Write a haiku about the sea.", "Wie viele Beine hat eine Spinne?"];
     let tok = &s.generator().tokenizer;
     let prompts: Vec<String> =
         questions.iter().map(|q| tok.apply_chat_template(&[ChatMessage::new("user", *q)], true).unwrap()).collect();

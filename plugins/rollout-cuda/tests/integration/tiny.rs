@@ -47,7 +47,12 @@ fn groups_share_a_prefill_and_match_solo_runs() {
     let mut reqs = Vec::new();
     for k in 0..4u64 {
         reqs.push(request(PROMPTS[0], 6 + k as u32, hot(1.0), 100 + k));
-        reqs.push(request(PROMPTS[2], 10, SamplingParams { temperature: 0.8, top_k: 5, top_p: 0.9, min_p: 0.05 }, 200 + k));
+        reqs.push(request(
+            PROMPTS[2],
+            10,
+            SamplingParams { temperature: 0.8, top_k: 5, top_p: 0.9, min_p: 0.05 },
+            200 + k,
+        ));
     }
     reqs.push(request(PROMPTS[1], 7, SamplingParams::greedy(), 1));
     let together = s.generate(&reqs).unwrap();

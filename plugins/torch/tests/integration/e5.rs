@@ -54,7 +54,8 @@ fn embeddings_match_transformers() {
     for (i, s) in SENTENCES.iter().enumerate() {
         let ids: Vec<u32> = want[i]["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
         assert_eq!(tok.encode(s, true).unwrap(), ids, "sentence {i} ids");
-        let theirs: Vec<f32> = want[i]["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let theirs: Vec<f32> =
+            want[i]["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
         let theirs = Tensor::from_slice(&theirs);
         let mine = ours.get(i as i64);
         let cos = (l2_normalize(&mine) * l2_normalize(&theirs)).sum(Kind::Float).double_value(&[]);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::common::{max_abs_diff, reference, script};
-use lrpo_torch::{DecoderLm, Device, Encoder, KvCache, Kind};
+use lrpo_torch::{DecoderLm, Device, Encoder, Kind, KvCache};
 use tch::Tensor;
 
 const TOL: f64 = 1e-4;
@@ -49,7 +49,10 @@ fn decoder_parity(arch: &str) {
     // A left-padded row scores its real tokens as the unpadded row does.
     let row = ids.narrow(0, 1, 1).narrow(1, 0, 10);
     let padded = Tensor::cat(&[&Tensor::zeros([1, 3], (Kind::Int64, Device::Cpu)), &row], 1);
-    let mask = Tensor::cat(&[&Tensor::zeros([1, 3], (Kind::Int64, Device::Cpu)), &Tensor::ones([1, 10], (Kind::Int64, Device::Cpu))], 1);
+    let mask = Tensor::cat(
+        &[&Tensor::zeros([1, 3], (Kind::Int64, Device::Cpu)), &Tensor::ones([1, 10], (Kind::Int64, Device::Cpu))],
+        1,
+    );
     let plain = model.forward(&row, None, None).unwrap();
     let with_pad = model.forward(&padded, Some(&mask), None).unwrap().narrow(1, 3, 10);
     let diff = max_abs_diff(&plain, &with_pad);
