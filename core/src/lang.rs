@@ -39,10 +39,7 @@ impl Lang {
     /// `None` for a name outside the LRPO table.
     pub fn from_name(name: &str) -> Option<Lang> {
         let name = name.trim();
-        LRPO_LANGUAGES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, c)| Lang::new(c))
+        LRPO_LANGUAGES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| Lang::new(c))
     }
     /// Accepts either a code (`zh`) or an English name (`Chinese`).
     pub fn from_name_or_code(s: &str) -> Option<Lang> {

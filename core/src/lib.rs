@@ -25,7 +25,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use lang::{default_languages, Lang, LRPO_LANGUAGES};
 pub use reward::{LangPrediction, Reward, RewardInput};
 pub use rollout::{FinishReason, GenerationRequest, GenerationResult, SamplingParams};
-pub use topics::{LRPO_REGIONS, LRPO_TOPICS};
 pub use route::{ContextReport, RouteContext, RouteFeedback, RouteRequest, RouterReport, RouterUpdate};
+pub use topics::{LRPO_REGIONS, LRPO_TOPICS};
 pub use train::{StepStats, TrainBatch, TrainSample};
 pub use weights::{weight_set_from_f32, DType, Device, TensorView, WeightSet};

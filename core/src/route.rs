@@ -88,7 +88,9 @@ impl RouterReport {
             .languages
             .iter()
             .enumerate()
-            .map(|(i, l)| (l.clone(), self.contexts.iter().map(|c| c.probs.get(i).copied().unwrap_or(0.0)).sum::<f64>() / n))
+            .map(|(i, l)| {
+                (l.clone(), self.contexts.iter().map(|c| c.probs.get(i).copied().unwrap_or(0.0)).sum::<f64>() / n)
+            })
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         ranked.truncate(top);

@@ -95,9 +95,7 @@ pub enum DataCommand {
         seed: u64,
     },
     /// Summarise a parquet file: rows, languages, topics, regions, lengths, problems found.
-    Check {
-        file: PathBuf,
-    },
+    Check { file: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -1,7 +1,7 @@
 use clap::Parser;
 use lrpo_host::cli::{AbCommand, Cli, Command, ConfigCommand, DataCommand, PluginsCommand};
-use lrpo_host::data;
 use lrpo_host::commands;
+use lrpo_host::data;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -46,6 +46,7 @@ fn main() -> ExitCode {
 /// same directives before forwarding them, so the `plugin` target is always let through here.
 fn init_logging() {
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let filter = EnvFilter::try_new(format!("{directives},plugin=trace")).unwrap_or_else(|_| EnvFilter::new("info,plugin=trace"));
+    let filter = EnvFilter::try_new(format!("{directives},plugin=trace"))
+        .unwrap_or_else(|_| EnvFilter::new("info,plugin=trace"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }

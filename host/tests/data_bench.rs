@@ -61,9 +61,17 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn reader_and_prompt_rendering_vs_python() {
     let dir = tempfile::tempdir().unwrap();
     let mut records = Vec::new();
-    for (code, name) in [("ar", "arabic"), ("de", "german"), ("en", "english"), ("es", "spanish"),
-                         ("ru", "russian"), ("vi", "vietnamese"), ("zh", "chinese")] {
-        let text = std::fs::read_to_string(lrpo_testkit::shared_data().join(format!("xquad/xquad.{code}.json"))).unwrap();
+    for (code, name) in [
+        ("ar", "arabic"),
+        ("de", "german"),
+        ("en", "english"),
+        ("es", "spanish"),
+        ("ru", "russian"),
+        ("vi", "vietnamese"),
+        ("zh", "chinese"),
+    ] {
+        let text =
+            std::fs::read_to_string(lrpo_testkit::shared_data().join(format!("xquad/xquad.{code}.json"))).unwrap();
         let squad: Value = serde_json::from_str(&text).unwrap();
         for article in squad["data"].as_array().unwrap() {
             for paragraph in article["paragraphs"].as_array().unwrap() {
@@ -103,8 +111,8 @@ fn reader_and_prompt_rendering_vs_python() {
     }
 
     let spec = json!({"path": summary.train_path, "runs": RUNS, "rendered": RENDERED, "template": LLAMA3});
-    let py: Value = serde_json::from_str(&run_python(&["pyarrow", "transformers"], PYTHON_SIDE, &spec.to_string()))
-        .unwrap();
+    let py: Value =
+        serde_json::from_str(&run_python(&["pyarrow", "transformers"], PYTHON_SIDE, &spec.to_string())).unwrap();
     assert_eq!(py["rows"].as_u64().unwrap() as usize, rows);
     let (read_rs, render_rs) = (median(read), median(render));
     let (read_py, render_py) = (py["read_s"].as_f64().unwrap(), py["render_s"].as_f64().unwrap());

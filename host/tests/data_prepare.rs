@@ -85,8 +85,18 @@ print(json.dumps({"schema": {f.name: str(f.type) for f in t.schema}, "rows": t.s
     let schema = out["schema"].as_object().unwrap();
     let columns: Vec<&str> = schema.keys().map(String::as_str).collect();
     let expected = [
-        "query", "chosen", "language", "region", "language_str", "data_source", "prompt", "ability",
-        "reward_model", "question", "answer", "extra_info",
+        "query",
+        "chosen",
+        "language",
+        "region",
+        "language_str",
+        "data_source",
+        "prompt",
+        "ability",
+        "reward_model",
+        "question",
+        "answer",
+        "extra_info",
     ];
     assert_eq!(columns.iter().copied().collect::<BTreeSet<_>>(), expected.iter().copied().collect());
     assert_eq!(schema["prompt"], "list<element: struct<content: string, role: string>>");
@@ -118,8 +128,15 @@ print(json.dumps({"schema": {f.name: str(f.type) for f in t.schema}, "rows": t.s
 fn xquad_prepares_into_exact_strata() {
     let dir = tempfile::tempdir().unwrap();
     let mut records = Vec::new();
-    for (code, name) in [("ar", "arabic"), ("de", "german"), ("en", "english"), ("es", "spanish"),
-                         ("ru", "russian"), ("vi", "vietnamese"), ("zh", "chinese")] {
+    for (code, name) in [
+        ("ar", "arabic"),
+        ("de", "german"),
+        ("en", "english"),
+        ("es", "spanish"),
+        ("ru", "russian"),
+        ("vi", "vietnamese"),
+        ("zh", "chinese"),
+    ] {
         let path = lrpo_testkit::shared_data().join(format!("xquad/xquad.{code}.json"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let squad: Value = serde_json::from_str(&text).unwrap();
@@ -191,8 +208,11 @@ fn language_names_are_lower_cased_and_unknown_ones_reported() {
     let mut lines = Vec::new();
     for i in 0..20 {
         let language = if i % 4 == 0 { "Klingon" } else { "FRENCH" };
-        lines.push(json!({"query": format!("q{i}"), "chosen": "a", "topic": "Chat / Conversational",
-                          "language": language, "region": "  "}).to_string());
+        lines.push(
+            json!({"query": format!("q{i}"), "chosen": "a", "topic": "Chat / Conversational",
+                          "language": language, "region": "  "})
+            .to_string(),
+        );
     }
     let input = write(dir.path(), "mixed.jsonl", &lines.join("\n"));
     let records: Vec<Record> = read_records(&input).unwrap();

@@ -40,7 +40,8 @@ const GEMMA_STYLE: &str = "{{ bos_token }}{% for message in messages %}{% if (me
 {% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}";
 
 /// Python string methods and a namespace, as many HF templates use them.
-const PYCOMPAT: &str = "{%- set ns = namespace(n=0) -%}\n{%- for message in messages -%}\n{%- set ns.n = ns.n + 1 -%}\n\
+const PYCOMPAT: &str =
+    "{%- set ns = namespace(n=0) -%}\n{%- for message in messages -%}\n{%- set ns.n = ns.n + 1 -%}\n\
 [{{ message['role'].upper() }} {{ ns.n }}] {{ message['content'].strip() }}\
 {% if message['content'].endswith('|>') %} (tagged){% endif %}\n{{ eos_token }}\n{% endfor -%}\n\
 {%- if add_generation_prompt %}[ASSISTANT]{% endif %}";
@@ -90,8 +91,7 @@ fn templates_and_token_counts_match_transformers() {
             }
         }
     }
-    let contents: Vec<String> =
-        cases.iter().map(|(q, style, lang)| user_content(*style, q, lang).unwrap()).collect();
+    let contents: Vec<String> = cases.iter().map(|(q, style, lang)| user_content(*style, q, lang).unwrap()).collect();
     let suffixes: Vec<String> =
         default_languages().iter().map(|l| user_content(PromptStyle::Instruction, "", l).unwrap()).collect();
     let templates: BTreeMap<&str, &str> = [
@@ -106,9 +106,12 @@ fn templates_and_token_counts_match_transformers() {
     let corpus: Vec<String> = records.iter().flat_map(|r| [r.query.clone(), r.chosen.clone()]).collect();
     let spec = json!({"dir": dir.path(), "bos": "<s>", "eos": "</s>", "templates": templates,
                       "contents": contents, "suffixes": suffixes, "corpus": corpus});
-    let out: Value =
-        serde_json::from_str(&run_python(&["transformers", "tokenizers", "jinja2"], TRAIN_AND_RENDER, &spec.to_string()))
-            .unwrap();
+    let out: Value = serde_json::from_str(&run_python(
+        &["transformers", "tokenizers", "jinja2"],
+        TRAIN_AND_RENDER,
+        &spec.to_string(),
+    ))
+    .unwrap();
 
     for name in templates.keys() {
         for style in [PromptStyle::Tag, PromptStyle::Instruction] {

@@ -21,7 +21,10 @@ impl Router for Cycle {
     }
     fn route(&mut self, r: &RouteRequest) -> Result<Vec<Vec<Lang>>> {
         let l = self.langs.len() as u64;
-        Ok(r.groups.iter().map(|g| (0..r.n as u64).map(|k| self.langs[((g.group_id + k) % l) as usize].clone()).collect()).collect())
+        Ok(r.groups
+            .iter()
+            .map(|g| (0..r.n as u64).map(|k| self.langs[((g.group_id + k) % l) as usize].clone()).collect())
+            .collect())
     }
     fn update(&mut self, _: u64, fb: &[RouteFeedback]) -> Result<RouterUpdate> {
         for f in fb {
@@ -47,7 +50,8 @@ fn cycle() -> Cycle {
 /// `rows` rollouts: groups of 8 (one group of 1 for a single row).
 fn workload(rows: usize) -> (RouteRequest, Vec<RouteFeedback>) {
     let n = rows.min(8);
-    let topics = ["General Knowledge", "Regional Knowledge", "Reasoning / Logic", "Safety / Ethics", "Chat / Conversational"];
+    let topics =
+        ["General Knowledge", "Regional Knowledge", "Reasoning / Logic", "Safety / Ethics", "Chat / Conversational"];
     let langs = default_languages();
     let groups: Vec<RouteContext> = (0..rows / n)
         .map(|i| RouteContext {
@@ -74,7 +78,8 @@ fn bench(c: &mut Criterion) {
     for rows in [1usize, 2048] {
         let (req, fb) = workload(rows);
         let mut plain: Box<dyn Router> = Box::new(cycle());
-        let mut ffi: Box<dyn Router> = Box::new(HostRouter::new(GuestRouter::boxed(Box::new(cycle()), "cycle")).unwrap());
+        let mut ffi: Box<dyn Router> =
+            Box::new(HostRouter::new(GuestRouter::boxed(Box::new(cycle()), "cycle")).unwrap());
         g.bench_with_input(BenchmarkId::new("plain", rows), &rows, |b, _| {
             b.iter(|| {
                 black_box(plain.route(black_box(&req)).unwrap());

@@ -72,7 +72,10 @@ mod tests {
         let any = AnyComponent::from(Box::new(Silent) as Box<dyn LanguageId>);
         assert_eq!(any.kind(), ComponentKind::LanguageId);
         let err = <Box<dyn Router>>::try_from(any).err().expect("a language_id is not a router");
-        assert_eq!(err.to_string(), Error::runtime("expected a router component, got a language_id component").to_string());
+        assert_eq!(
+            err.to_string(),
+            Error::runtime("expected a router component, got a language_id component").to_string()
+        );
         let any = AnyComponent::from(Box::new(Silent) as Box<dyn LanguageId>);
         let mut back = <Box<dyn LanguageId>>::try_from(any).unwrap();
         assert_eq!(back.detect(&["x".into()]).unwrap().len(), 1);

@@ -73,8 +73,8 @@ pub use module::{
 pub use abi_stable;
 pub use inventory;
 pub use lrpo_core;
-pub use serde;
 pub use schemars;
+pub use serde;
 pub use serde_json;
 
 /// Name of the symbol every plugin exports with its ABI version (`major << 16 | minor`).

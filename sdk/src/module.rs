@@ -64,12 +64,23 @@ pub struct FfiManifest {
 pub struct PluginMod {
     pub manifest: extern "C" fn() -> FfiManifest,
     pub init: extern "C" fn(ctx: HostContext),
-    pub new_router: extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiRouterBox, FfiError>,
-    pub new_language_id: extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiLanguageIdBox, FfiError>,
-    pub new_reward_model: extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiRewardModelBox, FfiError>,
-    pub new_rollout_engine: extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiRolloutEngineBox, FfiError>,
+    pub new_router:
+        extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiRouterBox, FfiError>,
+    pub new_language_id:
+        extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiLanguageIdBox, FfiError>,
+    pub new_reward_model: extern "C" fn(
+        component: RStr<'_>,
+        instance: RStr<'_>,
+        config: RStr<'_>,
+    ) -> RResult<FfiRewardModelBox, FfiError>,
+    pub new_rollout_engine: extern "C" fn(
+        component: RStr<'_>,
+        instance: RStr<'_>,
+        config: RStr<'_>,
+    ) -> RResult<FfiRolloutEngineBox, FfiError>,
     #[sabi(last_prefix_field)]
-    pub new_optimizer: extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiOptimizerBox, FfiError>,
+    pub new_optimizer:
+        extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiOptimizerBox, FfiError>,
 }
 
 impl RootModule for PluginModRef {
@@ -127,16 +138,8 @@ pub fn thread_budget() -> usize {
 #[doc(hidden)]
 pub fn root_module(name: &'static str, version: &'static str, libtorch: Option<&'static str>) -> PluginModRef {
     let _ = PLUGIN.set(PluginInfo { name, version, libtorch });
-    PluginMod {
-        manifest,
-        init,
-        new_router,
-        new_language_id,
-        new_reward_model,
-        new_rollout_engine,
-        new_optimizer,
-    }
-    .leak_into_prefix()
+    PluginMod { manifest, init, new_router, new_language_id, new_reward_model, new_rollout_engine, new_optimizer }
+        .leak_into_prefix()
 }
 
 extern "C" fn manifest() -> FfiManifest {
@@ -190,7 +193,13 @@ fn build(kind: ComponentKind, component: &str, instance: &str, config: &str, lab
 
 /// The body of every factory: build, take the kind's trait object out of the enum, wrap it in
 /// the guest adapter that contains its panics.
-fn guest<T, F>(kind: ComponentKind, c: RStr<'_>, i: RStr<'_>, cfg: RStr<'_>, wrap: fn(T, &str) -> F) -> RResult<F, FfiError>
+fn guest<T, F>(
+    kind: ComponentKind,
+    c: RStr<'_>,
+    i: RStr<'_>,
+    cfg: RStr<'_>,
+    wrap: fn(T, &str) -> F,
+) -> RResult<F, FfiError>
 where
     T: TryFrom<AnyComponent, Error = Error>,
 {

@@ -112,7 +112,11 @@ mod tests {
             self.seen.extend(fb.iter().map(|f| f.reward));
             let report = RouterReport {
                 languages: self.languages(),
-                contexts: vec![ContextReport { key: "seen".into(), probs: vec![self.seen.len() as f64, 0.0], extras: vec![] }],
+                contexts: vec![ContextReport {
+                    key: "seen".into(),
+                    probs: vec![self.seen.len() as f64, 0.0],
+                    extras: vec![],
+                }],
                 extras: vec![],
             };
             Ok(RouterUpdate { flushed: true, report: Some(report) })

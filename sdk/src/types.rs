@@ -111,7 +111,12 @@ impl From<&core::RouteFeedback> for FfiRouteFeedback {
 }
 impl From<&FfiRouteFeedback> for core::RouteFeedback {
     fn from(f: &FfiRouteFeedback) -> Self {
-        core::RouteFeedback { topic: f.topic.to_string(), region: opt(&f.region), lang: lang(&f.lang), reward: f.reward }
+        core::RouteFeedback {
+            topic: f.topic.to_string(),
+            region: opt(&f.region),
+            lang: lang(&f.lang),
+            reward: f.reward,
+        }
     }
 }
 

@@ -10,8 +10,12 @@ use lrpo_tests::*;
 fn detects_through_the_loaded_library() {
     let plugins = plugin_dir(&["lrpo_langid_fasttext"]);
     let mut reg = Registry::new(vec![plugins.path().to_path_buf()], 2, None);
-    let inst = InstanceConfig { plugin: "lrpo_langid_fasttext".into(), kind: "fasttext".into(), config: Default::default() };
-    let mut lid = reg.instantiate(ComponentKind::LanguageId, "lid", &inst).and_then(Box::<dyn LanguageId>::try_from).expect("the model is in the cache (scripts/setup.sh puts it there)");
+    let inst =
+        InstanceConfig { plugin: "lrpo_langid_fasttext".into(), kind: "fasttext".into(), config: Default::default() };
+    let mut lid = reg
+        .instantiate(ComponentKind::LanguageId, "lid", &inst)
+        .and_then(Box::<dyn LanguageId>::try_from)
+        .expect("the model is in the cache (scripts/setup.sh puts it there)");
     let texts: Vec<String> = [
         "The quick brown fox jumps over the lazy dog.",
         "Der schnelle braune Fuchs springt über den faulen Hund.",

@@ -17,7 +17,10 @@ fn config(dir: &std::path::Path, plugin: &str, kind: &str, extra: &str) -> std::
 }
 
 fn train(plugins: &tempfile::TempDir, cfg: &std::path::Path) -> std::process::Output {
-    run_host(&["--plugins", plugins.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "train"], plugins.path())
+    run_host(
+        &["--plugins", plugins.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "train"],
+        plugins.path(),
+    )
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn incompatible_abi_major() {
     let out = train(&plugins, &cfg);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("liblrpo_fixture_abi_major.so: built against lrpo-sdk ABI 99.0, this host speaks 1.0"), "{err}");
+    assert!(
+        err.contains("liblrpo_fixture_abi_major.so: built against lrpo-sdk ABI 99.0, this host speaks 1.0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -99,7 +105,9 @@ fn component_not_in_plugin_lists_what_is() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("has no router component `bandit` (asked for by components.router.r); it provides: router `panicky`"),
+        err.contains(
+            "has no router component `bandit` (asked for by components.router.r); it provides: router `panicky`"
+        ),
         "{err}"
     );
 }
@@ -133,17 +141,29 @@ fn panic_in_a_method_is_reported_and_the_host_survives() {
     let out = train(&plugins, &cfg);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("error: component `router `r` (lrpo-fixture-panic:panicky)` panicked: fixture panic in languages()"), "{err}");
+    assert!(
+        err.contains(
+            "error: component `router `r` (lrpo-fixture-panic:panicky)` panicked: fixture panic in languages()"
+        ),
+        "{err}"
+    );
 
     // In process: the panic becomes an error, the instance is poisoned, this process goes on.
     let mut reg = Registry::new(vec![plugins.path().to_path_buf()], 1, None);
-    let inst = InstanceConfig { plugin: "lrpo_fixture_panic".into(), kind: "panicky".into(), config: Default::default() };
+    let inst =
+        InstanceConfig { plugin: "lrpo_fixture_panic".into(), kind: "panicky".into(), config: Default::default() };
     let mut router = reg.instantiate(ComponentKind::Router, "r", &inst).and_then(Box::<dyn Router>::try_from).unwrap();
     let req = RouteRequest {
         step: 1,
         n: 2,
         training: true,
-        groups: vec![RouteContext { group_id: 0, topic: "t".into(), region: None, orig_lang: Lang::new("en"), fixed_lang: None }],
+        groups: vec![RouteContext {
+            group_id: 0,
+            topic: "t".into(),
+            region: None,
+            orig_lang: Lang::new("en"),
+            fixed_lang: None,
+        }],
     };
     match router.route(&req) {
         Err(Error::Panic { message, .. }) => assert_eq!(message, "fixture panic in route()"),
@@ -157,7 +177,13 @@ fn panic_in_a_method_is_reported_and_the_host_survives() {
 
 #[test]
 fn plugins_list_shows_every_fixture_and_flags_bad_ones() {
-    let plugins = plugin_dir(&["lrpo_fixture_panic", "lrpo_fixture_ctor_fails", "lrpo_fixture_abi_major", "lrpo_fixture_not_plugin", "lrpo_fixture_libtorch"]);
+    let plugins = plugin_dir(&[
+        "lrpo_fixture_panic",
+        "lrpo_fixture_ctor_fails",
+        "lrpo_fixture_abi_major",
+        "lrpo_fixture_not_plugin",
+        "lrpo_fixture_libtorch",
+    ]);
     let out = run_host(&["plugins", "list", "--plugins", plugins.path().to_str().unwrap()], plugins.path());
     assert_eq!(out.status.code(), Some(2), "a bad library makes the listing exit 2");
     let text = stdout(&out);

@@ -64,7 +64,12 @@ fn every_router_reports_its_distributions_through_the_loaded_library() {
             orig_lang: Lang::new("zh"),
             fixed_lang: None,
         };
-        let request = RouteRequest { step: 1, n: 4, training: true, groups: vec![ctx(0, "Regional Knowledge"), ctx(1, "Chat / Conversational")] };
+        let request = RouteRequest {
+            step: 1,
+            n: 4,
+            training: true,
+            groups: vec![ctx(0, "Regional Knowledge"), ctx(1, "Chat / Conversational")],
+        };
         let picks = router.route(&request).unwrap();
         let feedback: Vec<RouteFeedback> = request
             .groups
@@ -79,7 +84,11 @@ fn every_router_reports_its_distributions_through_the_loaded_library() {
                 })
             })
             .collect();
-        let report = router.update(1, &feedback).unwrap().report.unwrap_or_else(|| panic!("{kind}: no report with log_every = 1"));
+        let report = router
+            .update(1, &feedback)
+            .unwrap()
+            .report
+            .unwrap_or_else(|| panic!("{kind}: no report with log_every = 1"));
         assert_eq!(report.languages, router.languages(), "{kind}");
         assert!(report.contexts.iter().any(|c| c.key == "topic:Chat / Conversational"), "{kind}: {report:?}");
         for c in &report.contexts {

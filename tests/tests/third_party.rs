@@ -21,7 +21,8 @@ fn third_party_router_builds_out_of_tree_and_loads() {
     assert!(status.success(), "the example plugin failed to build");
 
     let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(target.join("debug/libround_robin_router.so"), plugins.path().join("libround_robin_router.so")).unwrap();
+    std::fs::copy(target.join("debug/libround_robin_router.so"), plugins.path().join("libround_robin_router.so"))
+        .unwrap();
     let dir = plugins.path().to_str().unwrap();
 
     let out = run_host(&["plugins", "list", "--plugins", dir], plugins.path());
@@ -51,5 +52,9 @@ fn third_party_router_builds_out_of_tree_and_loads() {
     );
     let out = run_host(&["--plugins", dir, "--config", bad.to_str().unwrap()], plugins.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("config `components.router.rr.config.languages`: must not be empty"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("config `components.router.rr.config.languages`: must not be empty"),
+        "{}",
+        stderr(&out)
+    );
 }

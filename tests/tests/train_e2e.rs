@@ -24,7 +24,9 @@ fn config(dir: &Path, delay_ms: u64, routers: &[(&str, &str)]) -> PathBuf {
             "lrpo-bandit" | "thompson" => "update_every = 1, log_every = 1, orig_lang_min = 1, seed = 7",
             _ => "orig_lang_min = 1, seed = 7",
         };
-        text += &format!("[components.router.{name}]\nplugin = \"lrpo_router_bandit\"\nkind = \"{kind}\"\nconfig = {{ {cfg} }}\n\n");
+        text += &format!(
+            "[components.router.{name}]\nplugin = \"lrpo_router_bandit\"\nkind = \"{kind}\"\nconfig = {{ {cfg} }}\n\n"
+        );
     }
     text += &format!(
         "[components.language_id.marker]\nplugin = \"lrpo_fixture_toy\"\nkind = \"marker\"\n\n\
@@ -42,7 +44,9 @@ fn config(dir: &Path, delay_ms: u64, routers: &[(&str, &str)]) -> PathBuf {
 
 fn host(dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(host_binary());
-    cmd.current_dir(dir).args(["--plugins", dir.join("plugins").to_str().unwrap(), "--config", "run.toml", "train"]).args(extra);
+    cmd.current_dir(dir)
+        .args(["--plugins", dir.join("plugins").to_str().unwrap(), "--config", "run.toml", "train"])
+        .args(extra);
     cmd
 }
 
@@ -74,7 +78,9 @@ fn a_run_writes_metrics_router_log_and_checkpoints() {
     assert!(stdout(&out).contains("arm `main`: 6 steps"), "{}", stdout(&out));
     // The console follows reward and the router's probabilities step by step.
     let console = stderr(&out);
-    for want in ["main step 1/6: reward", "main step 6/6: reward", "main validation after step 3: reward", "router p(lang): "] {
+    for want in
+        ["main step 1/6: reward", "main step 6/6: reward", "main validation after step 3: reward", "router p(lang): "]
+    {
         assert!(console.contains(want), "`{want}` missing from:\n{console}");
     }
 
@@ -95,7 +101,11 @@ fn killed_run_resumes_to_the_same_metrics() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let killed = setup(150, &[("lrpo", "lrpo-bandit")]);
-    let mut child = host(killed.path(), &[]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = host(killed.path(), &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let ckpt = killed.path().join("runs/e2e/checkpoints/step_000002/host.json");
     let started = Instant::now();
     while !ckpt.exists() && started.elapsed() < Duration::from_secs(60) {

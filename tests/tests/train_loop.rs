@@ -3,8 +3,8 @@
 //! log, checkpoints atomically, and a resumed run reproduces the uninterrupted run's metrics.
 
 use lrpo_core::*;
-use lrpo_host::config::{self, ResolvedConfig, Sources};
 use lrpo_fixture_toy::{LengthReward, MarkerLid, ScalarOptimizer, SeededEngine};
+use lrpo_host::config::{self, ResolvedConfig, Sources};
 use lrpo_host::train::{ArmComponents, Trainer};
 use lrpo_sdk::Component;
 use lrpo_tests::run_metrics;
@@ -65,7 +65,8 @@ impl Router for RoundRobin {
     }
     fn update(&mut self, _step: u64, fb: &[RouteFeedback]) -> Result<RouterUpdate> {
         self.seen += fb.iter().map(|f| f.reward).sum::<f64>();
-        let report = RouterReport { languages: self.languages(), contexts: vec![], extras: vec![("seen".into(), self.seen)] };
+        let report =
+            RouterReport { languages: self.languages(), contexts: vec![], extras: vec![("seen".into(), self.seen)] };
         Ok(RouterUpdate { flushed: true, report: Some(report) })
     }
     fn save_state(&self) -> Result<Vec<u8>> {

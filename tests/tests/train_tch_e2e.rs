@@ -16,8 +16,17 @@ fn repo() -> PathBuf {
 
 fn cache() -> PathBuf {
     let dir = lrpo_core::paths::cache_dir();
-    for need in ["models/smollm2-135m-instruct/tokenizer.json", "models/lid.176/lid.176.ftz", "calibration/multilingual-e5-small.parallel.csv"] {
-        assert!(dir.join(need).is_file(), "{} is missing: run {}", dir.join(need).display(), lrpo_core::paths::SETUP_COMMAND);
+    for need in [
+        "models/smollm2-135m-instruct/tokenizer.json",
+        "models/lid.176/lid.176.ftz",
+        "calibration/multilingual-e5-small.parallel.csv",
+    ] {
+        assert!(
+            dir.join(need).is_file(),
+            "{} is missing: run {}",
+            dir.join(need).display(),
+            lrpo_core::paths::SETUP_COMMAND
+        );
     }
     dir
 }
@@ -40,7 +49,9 @@ fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    for name in ["lrpo_router_bandit", "lrpo_langid_fasttext", "lrpo_reward_calibrated", "lrpo_rollout_cuda", "lrpo_optim_grpo"] {
+    for name in
+        ["lrpo_router_bandit", "lrpo_langid_fasttext", "lrpo_reward_calibrated", "lrpo_rollout_cuda", "lrpo_optim_grpo"]
+    {
         let src = built_library(name);
         std::fs::copy(&src, plugins.join(src.file_name().unwrap())).unwrap();
     }

@@ -37,7 +37,8 @@ pub fn calibrate(args: &[String]) -> Result<()> {
             format!("{} is missing: build it with `cargo build --release -p lrpo-reward-calibrated` (scripts/setup.sh does)", tool.display()),
         ));
     }
-    let status = std::process::Command::new(&tool).args(args).status().map_err(|e| lrpo_core::Error::io(tool.display(), e))?;
+    let status =
+        std::process::Command::new(&tool).args(args).status().map_err(|e| lrpo_core::Error::io(tool.display(), e))?;
     if status.success() {
         Ok(())
     } else {

@@ -46,7 +46,11 @@ pub fn list_plugins(global: &GlobalArgs, json: bool) -> Result<(String, bool)> {
     }
     let mut out = String::new();
     if entries.is_empty() {
-        let _ = writeln!(out, "no plugin libraries (lib*.so) in {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "no plugin libraries (lib*.so) in {}",
+            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     for e in &entries {
         let _ = writeln!(out, "{}", e.path);

@@ -53,15 +53,25 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             // One line per step, so reward and the router's language choice can be followed
             // (and stay in the log when stderr is not a terminal and the bar is hidden).
             let mut line = if record.phase == "val" {
-                format!("{name} validation after step {}: reward {:.3}, gate {:.2}", record.step, record.reward.mean, record.gate_rate)
+                format!(
+                    "{name} validation after step {}: reward {:.3}, gate {:.2}",
+                    record.step, record.reward.mean, record.gate_rate
+                )
             } else {
                 bar.set_position(record.step);
                 bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
-                format!("{name} step {}/{total}: reward {:.3}, gate {:.2}", record.step, record.reward.mean, record.gate_rate)
+                format!(
+                    "{name} step {}/{total}: reward {:.3}, gate {:.2}",
+                    record.step, record.reward.mean, record.gate_rate
+                )
             };
             if let Some(&loss) = record.optimizer.get("loss") {
                 // GRPO losses are often 1e-5-sized; keep their digits.
-                let _ = if loss == 0.0 || loss.abs() >= 0.01 { write!(line, ", loss {loss:.4}") } else { write!(line, ", loss {loss:.2e}") };
+                let _ = if loss == 0.0 || loss.abs() >= 0.01 {
+                    write!(line, ", loss {loss:.4}")
+                } else {
+                    write!(line, ", loss {loss:.2e}")
+                };
             }
             if let Some(router) = router {
                 let _ = write!(line, "; router p(lang): {router}");
@@ -74,7 +84,8 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
         })?;
         bar.finish();
         let last = summary.last.as_ref().map(|r| format!("final reward {:.4}", r.reward.mean)).unwrap_or_default();
-        let _ = writeln!(out, "arm `{name}`: {} steps, {last}; run directory {}", summary.steps, summary.run_dir.display());
+        let _ =
+            writeln!(out, "arm `{name}`: {} steps, {last}; run directory {}", summary.steps, summary.run_dir.display());
     }
     Ok(out)
 }

@@ -104,7 +104,11 @@ fn figment_error(err: figment::Error, file: Option<&Path>) -> Error {
     let message = match &first.kind {
         figment::error::Kind::UnknownField(field, expected) => {
             // figment's path already ends with the unknown field.
-            let full = if key.ends_with(field.as_str()) { key.clone() } else { format!("{key}.{field}").trim_start_matches('.').to_string() };
+            let full = if key.ends_with(field.as_str()) {
+                key.clone()
+            } else {
+                format!("{key}.{field}").trim_start_matches('.').to_string()
+            };
             let hint = super::closest(field, expected.iter().copied())
                 .map(|b| format!("; did you mean `{b}`?"))
                 .unwrap_or_default();
@@ -147,11 +151,17 @@ mod tests {
         let text = "[components.router.r]\nplugin = \"p\"\nkind = \"k\"\n\
                     config = { zeta = 1, topic_mixes = { science = \"fr:1\", art = \"en:1\" }, alpha = 2 }\n";
         let f = file(text);
-        let keys = |cfg: &RawConfig| serde_json::to_string(&cfg.components.of(ComponentKind::Router)["r"].config).unwrap();
+        let keys =
+            |cfg: &RawConfig| serde_json::to_string(&cfg.components.of(ComponentKind::Router)["r"].config).unwrap();
         let cfg = load(&Sources { file: Some(f.path().into()), ..Sources::default() }).unwrap();
         assert_eq!(keys(&cfg), r#"{"zeta":1,"topic_mixes":{"science":"fr:1","art":"en:1"},"alpha":2}"#);
         // An override changes the table: it is still complete and correct, in figment's order.
-        let cfg = load(&Sources { file: Some(f.path().into()), overrides: vec!["components.router.r.config.alpha=3".into()], env: false }).unwrap();
+        let cfg = load(&Sources {
+            file: Some(f.path().into()),
+            overrides: vec!["components.router.r.config.alpha=3".into()],
+            env: false,
+        })
+        .unwrap();
         assert_eq!(keys(&cfg), r#"{"alpha":3,"topic_mixes":{"art":"en:1","science":"fr:1"},"zeta":1}"#);
     }
 
@@ -162,10 +172,12 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("`data.prompt_style`") && text.contains("`tag` or `instruction`"), "{text}");
         let f = file("[components.routr.r]\nplugin = \"p\"\nkind = \"k\"\n");
-        let text = load(&Sources { file: Some(f.path().into()), overrides: vec![], env: false }).unwrap_err().to_string();
+        let text =
+            load(&Sources { file: Some(f.path().into()), overrides: vec![], env: false }).unwrap_err().to_string();
         assert!(text.contains("`components.routr`") && text.contains("did you mean `router`?"), "{text}");
         let f = file("[[experiment.arms]]\nname = \"A\"\nrouterr = \"x\"\n");
-        let text = load(&Sources { file: Some(f.path().into()), overrides: vec![], env: false }).unwrap_err().to_string();
+        let text =
+            load(&Sources { file: Some(f.path().into()), overrides: vec![], env: false }).unwrap_err().to_string();
         assert!(text.contains("routerr") && text.contains("did you mean `router`?"), "{text}");
     }
 

@@ -2,7 +2,9 @@
 //! (pyarrow writes `string` or `large_string`; an all-null column comes back as `null`).
 
 use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
-use arrow::datatypes::{DataType, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+use arrow::datatypes::{
+    DataType, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 
 /// A string column of any of Arrow's string encodings.
 pub(crate) enum Text {

@@ -89,15 +89,11 @@ fn batch_for(rows: &[PreparedRow<'_>], split: &str, first_index: i64) -> Result<
     let language_str = strings(rows, |r| Some(r.record.language.as_str()));
     let topic = strings(rows, |r| Some(r.record.topic.as_str()));
 
-    let messages = StructArray::new(
-        message_fields(),
-        vec![query.clone(), Arc::new(StringArray::from(vec!["user"; n]))],
-        None,
-    );
+    let messages =
+        StructArray::new(message_fields(), vec![query.clone(), Arc::new(StringArray::from(vec!["user"; n]))], None);
     let message_field = Arc::new(Field::new("element", DataType::Struct(message_fields()), true));
     let prompt = ListArray::new(message_field, OffsetBuffer::from_lengths(vec![1; n]), Arc::new(messages), None);
-    let reward_model =
-        StructArray::new(Fields::from(vec![utf8("ground_truth")]), vec![chosen.clone()], None);
+    let reward_model = StructArray::new(Fields::from(vec![utf8("ground_truth")]), vec![chosen.clone()], None);
     let extra_info = StructArray::new(
         extra_info_fields(),
         vec![
@@ -133,12 +129,9 @@ pub(crate) fn write_split(path: &Path, split: &str, rows: &[PreparedRow<'_>]) ->
     let io = |e: &dyn std::fmt::Display| Error::io(path.display(), e);
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_size(ROW_GROUP_ROWS)
-        .build();
-    let mut writer =
-        ArrowWriter::try_new(file, Arc::new(prepared_schema()), Some(props)).map_err(|e| io(&e))?;
+    let props =
+        WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_size(ROW_GROUP_ROWS).build();
+    let mut writer = ArrowWriter::try_new(file, Arc::new(prepared_schema()), Some(props)).map_err(|e| io(&e))?;
     for (chunk_no, chunk) in rows.chunks(ROW_GROUP_ROWS).enumerate() {
         let batch = batch_for(chunk, split, (chunk_no * ROW_GROUP_ROWS) as i64)?;
         writer.write(&batch).map_err(|e| io(&e))?;

@@ -32,7 +32,5 @@ pub use prepare::{prepare, PrepareSummary};
 pub use question::Question;
 pub use reader::{read_questions, QuestionReader, QuestionSet};
 pub use records::{read_records, Record};
-pub use sampler::{
-    group_id, validate_train_batch_size, GroupedSampler, SampledBatch, SampledRow, SamplerState,
-};
+pub use sampler::{group_id, validate_train_batch_size, GroupedSampler, SampledBatch, SampledRow, SamplerState};
 pub use split::stratified_split;

@@ -52,7 +52,10 @@ impl fmt::Display for PrepareSummary {
             writeln!(f, "  {name:<12} {train:>6} {test:>6}")?;
         }
         for (name, count) in &self.unknown_languages {
-            writeln!(f, "  warning: language `{name}` ({count} records) is not an LRPO language; it will be read as en")?;
+            writeln!(
+                f,
+                "  warning: language `{name}` ({count} records) is not an LRPO language; it will be read as en"
+            )?;
         }
         Ok(())
     }
@@ -101,12 +104,5 @@ pub fn prepare(input: &Path, out_dir: &Path, seed: u64) -> Result<PrepareSummary
     for &i in &test {
         per_language.entry(records[i].language.clone()).or_default().1 += 1;
     }
-    Ok(PrepareSummary {
-        input: input.to_path_buf(),
-        train_path,
-        test_path,
-        seed,
-        per_language,
-        unknown_languages,
-    })
+    Ok(PrepareSummary { input: input.to_path_buf(), train_path, test_path, seed, per_language, unknown_languages })
 }

@@ -86,10 +86,7 @@ impl QuestionReader {
             .map_err(|e| Error::input(path.display().to_string(), format!("not a readable parquet file: {e}")))?;
         check_schema(path, builder.schema())?;
         let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-        let roots: Vec<usize> = READ_COLUMNS
-            .iter()
-            .filter_map(|name| builder.schema().index_of(name).ok())
-            .collect();
+        let roots: Vec<usize> = READ_COLUMNS.iter().filter_map(|name| builder.schema().index_of(name).ok()).collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
         let batches = builder
             .with_projection(mask)
@@ -133,11 +130,10 @@ impl QuestionReader {
                 Error::input(format!("{}, column `{name}`", self.path.display()), "changed type between row groups")
             })
         };
-        let extra_info = column("extra_info")?
-            .as_any()
-            .downcast_ref::<StructArray>()
-            .cloned()
-            .ok_or_else(|| Error::input(format!("{}, column `extra_info`", self.path.display()), "is not a struct"))?;
+        let extra_info =
+            column("extra_info")?.as_any().downcast_ref::<StructArray>().cloned().ok_or_else(|| {
+                Error::input(format!("{}, column `extra_info`", self.path.display()), "is not a struct")
+            })?;
         let child = |name: &str| extra_info.column_by_name(name).cloned();
         let language = child("language").ok_or_else(|| {
             Error::input(format!("{}, column `extra_info.language`", self.path.display()), "missing in a row group")

@@ -72,9 +72,5 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>> {
             "expected a JSON array of records (use the .jsonl extension for one record per line)",
         ));
     };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| parse_record(item, &format!("{name}: record {i}")))
-        .collect()
+    items.into_iter().enumerate().map(|(i, item)| parse_record(item, &format!("{name}: record {i}"))).collect()
 }

@@ -20,10 +20,12 @@ pub fn find_library(name: &str, dirs: &[PathBuf]) -> Result<PathBuf> {
         return Ok(found);
     }
     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    let mut present: Vec<String> = dirs.iter().flat_map(|d| list_libraries(d)).filter_map(|p| plugin_name(&p)).collect();
+    let mut present: Vec<String> =
+        dirs.iter().flat_map(|d| list_libraries(d)).filter_map(|p| plugin_name(&p)).collect();
     present.sort();
     present.dedup();
-    let searched = if searched.is_empty() { "no plugin directory given (use --plugins DIR)".into() } else { searched.join(", ") };
+    let searched =
+        if searched.is_empty() { "no plugin directory given (use --plugins DIR)".into() } else { searched.join(", ") };
     let present = if present.is_empty() { "none".to_string() } else { present.join(", ") };
     Err(Error::Plugin {
         plugin: file,

@@ -63,9 +63,8 @@ impl Registry {
 
     /// Builds one component instance from its config table.
     pub fn instantiate(&mut self, kind: ComponentKind, instance: &str, cfg: &InstanceConfig) -> Result<AnyComponent> {
-        let json = serde_json::to_string(&cfg.config).map_err(|e| {
-            Error::config(format!("components.{}.{instance}.config", kind.key()), e.to_string())
-        })?;
+        let json = serde_json::to_string(&cfg.config)
+            .map_err(|e| Error::config(format!("components.{}.{instance}.config", kind.key()), e.to_string()))?;
         let library = self.load(&cfg.plugin)?;
         library.instantiate(kind, &cfg.kind, instance, &json).map_err(|e| match e {
             // Plugins report unknown config keys with serde's list of valid ones.
@@ -77,6 +76,9 @@ impl Registry {
     /// Builds every component an arm names, in the arm's kind order (fresh instances: arms
     /// never share state); `ArmComponents::assemble` checks that they make a whole arm.
     pub fn build_arm(&mut self, arm: &Arm, comps: &ComponentsConfig) -> Result<Vec<AnyComponent>> {
-        arm.instances.iter().map(|(&kind, instance)| self.instantiate(kind, instance, &comps.of(kind)[instance])).collect()
+        arm.instances
+            .iter()
+            .map(|(&kind, instance)| self.instantiate(kind, instance, &comps.of(kind)[instance]))
+            .collect()
     }
 }

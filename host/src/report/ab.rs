@@ -44,7 +44,8 @@ fn read_metrics(path: &Path) -> Result<Vec<Value>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| Error::input(format!("{}, line {}", path.display(), i + 1), e.to_string()))
+            serde_json::from_str(l)
+                .map_err(|e| Error::input(format!("{}, line {}", path.display(), i + 1), e.to_string()))
         })
         .collect()
 }
@@ -68,7 +69,15 @@ fn summarise(name: &str, metrics: &[Value]) -> ArmSummary {
     }
     let by_language = sums.into_iter().map(|(l, (sum, n))| (l, (sum / n.max(1) as f64, n))).collect();
     let validation = metrics.iter().rev().find(|m| m["phase"] == "val").and_then(|m| m["reward"]["mean"].as_f64());
-    ArmSummary { name: name.into(), steps: step_rewards.len(), step_rewards, final_reward, mean_reward, by_language, validation }
+    ArmSummary {
+        name: name.into(),
+        steps: step_rewards.len(),
+        step_rewards,
+        final_reward,
+        mean_reward,
+        by_language,
+        validation,
+    }
 }
 
 /// Reads every arm under `run_dir` (sub-directories with a `metrics.jsonl`; a single-arm run
@@ -85,7 +94,10 @@ pub fn ab_report(run_dir: &Path) -> Result<AbReport> {
         arm_dirs.push(("main".into(), run_dir.to_path_buf()));
     }
     if arm_dirs.is_empty() {
-        return Err(Error::input(run_dir.display().to_string(), "no metrics.jsonl here or in any arm directory below it"));
+        return Err(Error::input(
+            run_dir.display().to_string(),
+            "no metrics.jsonl here or in any arm directory below it",
+        ));
     }
     let mut arms = Vec::new();
     for (name, dir) in &arm_dirs {
@@ -116,8 +128,7 @@ impl fmt::Display for AbReport {
                 Some(v) => writeln!(f, "  validation reward (last)          {v:.4}")?,
                 None => writeln!(f, "  validation reward                 (no validation ran)")?,
             }
-            let langs: Vec<String> =
-                arm.by_language.iter().map(|(l, (m, n))| format!("{l} {m:.3} (n={n})")).collect();
+            let langs: Vec<String> = arm.by_language.iter().map(|(l, (m, n))| format!("{l} {m:.3} (n={n})")).collect();
             writeln!(f, "  reward per language               {}", langs.join(", "))?;
         }
         if !self.comparisons.is_empty() {

@@ -15,7 +15,10 @@ fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::input(format!("{}, line {}", path.display(), i + 1), e.to_string())))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::input(format!("{}, line {}", path.display(), i + 1), e.to_string()))
+        })
         .collect()
 }
 
@@ -43,7 +46,10 @@ fn series_by_key(records: &[&Value], field: &str, top: usize) -> Vec<Series> {
 pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     let metrics = read_jsonl(&run_dir.join("metrics.jsonl"))?;
     if metrics.is_empty() {
-        return Err(Error::input(run_dir.display().to_string(), "no metrics.jsonl (or it is empty): is this a run directory?"));
+        return Err(Error::input(
+            run_dir.display().to_string(),
+            "no metrics.jsonl (or it is empty): is this a run directory?",
+        ));
     }
     let out = run_dir.join("report");
     std::fs::create_dir_all(&out).map_err(|e| Error::io(out.display(), e))?;
@@ -62,8 +68,12 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
             ],
         ),
     )];
-    charts.push(("reward_by_language.svg".into(), line_chart("Training reward per language", "step", "mean reward", &series_by_key(&train, "reward_by_lang", 10))));
-    charts.push(("time.svg".into(), line_chart("Time per phase", "step", "seconds", &series_by_key(&train, "time", 10))));
+    charts.push((
+        "reward_by_language.svg".into(),
+        line_chart("Training reward per language", "step", "mean reward", &series_by_key(&train, "reward_by_lang", 10)),
+    ));
+    charts
+        .push(("time.svg".into(), line_chart("Time per phase", "step", "seconds", &series_by_key(&train, "time", 10))));
 
     // Router probabilities: one heatmap per topic key of the router log, whichever router wrote it.
     let log = read_jsonl(&run_dir.join("router_log.jsonl"))?;
@@ -82,11 +92,20 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     for (i, (topic, (steps, langs))) in topics.iter().enumerate() {
         let rows: Vec<String> = langs.keys().cloned().collect();
         let values: Vec<Vec<f64>> = langs.values().cloned().collect();
-        charts.push((format!("router_topic_{i}.svg"), heatmap(&format!("Router language probabilities: {topic}"), &rows, steps, &values)));
+        charts.push((
+            format!("router_topic_{i}.svg"),
+            heatmap(&format!("Router language probabilities: {topic}"), &rows, steps, &values),
+        ));
     }
 
     let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>lrpo run report</title></head><body style=\"font-family:sans-serif\">");
-    let _ = write!(html, "<h1>Run {}</h1><p>{} training steps, {} validations.</p>", run_dir.display(), train.len(), val.len());
+    let _ = write!(
+        html,
+        "<h1>Run {}</h1><p>{} training steps, {} validations.</p>",
+        run_dir.display(),
+        train.len(),
+        val.len()
+    );
     for (file, svg) in &charts {
         let path = out.join(file);
         std::fs::write(&path, svg).map_err(|e| Error::io(path.display(), e))?;

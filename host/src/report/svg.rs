@@ -52,17 +52,37 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
     let py = |y: f64| H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM);
     let mut s = String::new();
-    let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">"#);
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">"#
+    );
     let _ = write!(s, r#"<text x="{}" y="18" font-size="14" text-anchor="middle">{}</text>"#, W / 2.0, escape(title));
-    let _ = write!(s, r##"<rect x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="none" stroke="#999"/>"##, W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let _ = write!(
+        s,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="none" stroke="#999"/>"##,
+        W - LEFT - RIGHT,
+        H - TOP - BOTTOM
+    );
     for i in 0..=4 {
         let fy = y0 + (y1 - y0) * i as f64 / 4.0;
         let fx = x0 + (x1 - x0) * i as f64 / 4.0;
         let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{fy:.3}</text>"#, LEFT - 4.0, py(fy) + 4.0);
         let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{fx:.0}</text>"#, px(fx), H - BOTTOM + 14.0);
     }
-    let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, (LEFT + W - RIGHT) / 2.0, H - 6.0, escape(x_label));
-    let _ = write!(s, r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#, H / 2.0, H / 2.0, escape(y_label));
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        (LEFT + W - RIGHT) / 2.0,
+        H - 6.0,
+        escape(x_label)
+    );
+    let _ = write!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#,
+        H / 2.0,
+        H / 2.0,
+        escape(y_label)
+    );
     for (i, ser) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
@@ -86,7 +106,10 @@ pub fn heatmap(title: &str, rows: &[String], steps: &[u64], values: &[Vec<f64>])
     let cell_h = 16.0;
     let height = TOP + BOTTOM + cell_h * rows.len() as f64;
     let mut s = String::new();
-    let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="11">"#);
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" font-family="sans-serif" font-size="11">"#
+    );
     let _ = write!(s, r#"<text x="{}" y="18" font-size="14" text-anchor="middle">{}</text>"#, W / 2.0, escape(title));
     for (r, label) in rows.iter().enumerate() {
         let y = TOP + cell_h * r as f64;
@@ -105,7 +128,11 @@ pub fn heatmap(title: &str, rows: &[String], steps: &[u64], values: &[Vec<f64>])
     }
     if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
         let y = TOP + cell_h * rows.len() as f64 + 14.0;
-        let _ = write!(s, r#"<text x="{LEFT}" y="{y}">step {first}</text><text x="{}" y="{y}" text-anchor="end">step {last}</text>"#, W - RIGHT);
+        let _ = write!(
+            s,
+            r#"<text x="{LEFT}" y="{y}">step {first}</text><text x="{}" y="{y}" text-anchor="end">step {last}</text>"#,
+            W - RIGHT
+        );
     }
     s.push_str("</svg>\n");
     s
@@ -117,7 +144,12 @@ mod tests {
 
     #[test]
     fn charts_are_well_formed_svg() {
-        let s = line_chart("r <&>", "step", "reward", &[Series { name: "all".into(), points: vec![(1.0, 0.2), (2.0, 0.4)] }]);
+        let s = line_chart(
+            "r <&>",
+            "step",
+            "reward",
+            &[Series { name: "all".into(), points: vec![(1.0, 0.2), (2.0, 0.4)] }],
+        );
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert!(s.contains("r &lt;&amp;&gt;"));
         assert!(s.contains("<polyline"));

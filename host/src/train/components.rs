@@ -39,7 +39,9 @@ impl ArmComponents {
             c.ok_or_else(|| {
                 Error::config(
                     format!("components.{kind}"),
-                    format!("arm `{arm}` has no {kind} component: add a [components.{kind}.<name>] table naming a plugin"),
+                    format!(
+                        "arm `{arm}` has no {kind} component: add a [components.{kind}.<name>] table naming a plugin"
+                    ),
                 )
             })
         }

@@ -79,7 +79,11 @@ pub struct JsonlWriter {
 
 impl JsonlWriter {
     pub fn append(path: &Path) -> Result<JsonlWriter> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path.display(), e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path.display(), e))?;
         Ok(JsonlWriter { path: path.to_path_buf(), file })
     }
 

@@ -90,7 +90,8 @@ impl Trainer {
         }
         let sampler = GroupedSampler::new(questions.len(), d.group_size, d.train_batch_size, d.seed)?;
         let t = &cfg.raw.trainer;
-        let total_steps = if t.total_steps > 0 { t.total_steps } else { t.total_epochs * sampler.steps_per_epoch() as u64 };
+        let total_steps =
+            if t.total_steps > 0 { t.total_steps } else { t.total_epochs * sampler.steps_per_epoch() as u64 };
         let config_hash = hash_text(&cfg.to_toml());
         std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir.display(), e))?;
         Ok(Trainer {
@@ -119,7 +120,10 @@ impl Trainer {
         if host.config_hash != self.config_hash {
             return Err(Error::config(
                 "--resume",
-                format!("{} was written under a different configuration; use a new run.name or the same config", dir.display()),
+                format!(
+                    "{} was written under a different configuration; use a new run.name or the same config",
+                    dir.display()
+                ),
             ));
         }
         self.sampler.restore(&host.sampler)?;
@@ -138,7 +142,8 @@ impl Trainer {
     }
 
     fn save_checkpoint(&self) -> Result<PathBuf> {
-        let host = HostState { step: self.step, sampler: self.sampler.state().clone(), config_hash: self.config_hash.clone() };
+        let host =
+            HostState { step: self.step, sampler: self.sampler.state().clone(), config_hash: self.config_hash.clone() };
         let mut parts = vec![("optimizer", self.c.optimizer.save_state()?)];
         if let Some(r) = &self.c.router {
             parts.push(("router", r.save_state()?));
@@ -219,7 +224,11 @@ impl Trainer {
         let clock = Instant::now();
         let results = self.c.rollout_engine.generate(&requests)?;
         if results.len() != requests.len() {
-            return Err(Error::runtime(format!("rollout engine returned {} results for {} requests", results.len(), requests.len())));
+            return Err(Error::runtime(format!(
+                "rollout engine returned {} results for {} requests",
+                results.len(),
+                requests.len()
+            )));
         }
         time.insert("generate".into(), clock.elapsed().as_secs_f64());
         let clock = Instant::now();
@@ -241,7 +250,11 @@ impl Trainer {
             .collect();
         let rewards = self.c.reward_model.score(&inputs)?;
         if rewards.len() != inputs.len() {
-            return Err(Error::runtime(format!("reward model returned {} rewards for {} responses", rewards.len(), inputs.len())));
+            return Err(Error::runtime(format!(
+                "reward model returned {} rewards for {} responses",
+                rewards.len(),
+                inputs.len()
+            )));
         }
         time.insert("reward".into(), clock.elapsed().as_secs_f64());
         Ok((results, rewards))
@@ -260,10 +273,15 @@ impl Trainer {
         let contexts: Vec<RouteContext> = groups.iter().map(|(q, g)| self.questions[*q].route_context(*g)).collect();
         let langs: Vec<Vec<Lang>> = match self.c.router.as_mut() {
             Some(r) => r.route(&RouteRequest { step, n, groups: contexts, training: true })?,
-            None => contexts.iter().map(|c| vec![c.fixed_lang.clone().unwrap_or_else(|| c.orig_lang.clone()); n]).collect(),
+            None => {
+                contexts.iter().map(|c| vec![c.fixed_lang.clone().unwrap_or_else(|| c.orig_lang.clone()); n]).collect()
+            }
         };
         if langs.len() != groups.len() || langs.iter().any(|l| l.len() != n) {
-            return Err(Error::runtime(format!("router returned a wrong shape: expected {} groups of {n} languages", groups.len())));
+            return Err(Error::runtime(format!(
+                "router returned a wrong shape: expected {} groups of {n} languages",
+                groups.len()
+            )));
         }
         time.insert("route".into(), clock.elapsed().as_secs_f64());
 
@@ -322,7 +340,13 @@ impl Trainer {
         let values: Vec<f64> = rewards.iter().map(|r| r.value).collect();
         let gates: Vec<f64> = rewards.iter().map(|r| r.gate).collect();
         let lengths: Vec<usize> = results.iter().map(|r| r.response_tokens.len()).collect();
-        let mut record = StepRecord { step, epoch: batch.epoch, phase: "train".into(), optimizer: stats.values, ..Default::default() };
+        let mut record = StepRecord {
+            step,
+            epoch: batch.epoch,
+            phase: "train".into(),
+            optimizer: stats.values,
+            ..Default::default()
+        };
         record.summarise(&row_langs, &values, &gates, &lengths);
         let devices = self.cfg.raw.trainer.devices.max(1) as f64;
         record.tokens_per_second = lengths.iter().sum::<usize>() as f64 / (elapsed * devices).max(1e-9);

@@ -10,9 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use lrpo_core::LanguageId;
-use lrpo_langid_fasttext::{
-    default_model_path, FastTextConfig, FastTextLangId, FastTextModel, PredictScratch,
-};
+use lrpo_langid_fasttext::{default_model_path, FastTextConfig, FastTextLangId, FastTextModel, PredictScratch};
 
 const REPEATS: usize = 3;
 const ROUNDS: usize = 3;
@@ -39,7 +37,6 @@ single, _ = best_of(lambda: [model.predict(t, k=1) for t in texts])
 json.dump({"batch_seconds": batch, "single_seconds": single, "labels": [l[0] for l in labels]}, sys.stdout)
 "#;
 
-
 fn xquad_sentences(n: usize) -> Vec<String> {
     let mut per_lang = Vec::new();
     for lang in ["ar", "de", "en", "es", "ru", "vi", "zh"] {
@@ -52,11 +49,7 @@ fn xquad_sentences(n: usize) -> Vec<String> {
                 let context = para["context"].as_str().unwrap_or_default().replace('\n', " ");
                 let ends = |c: char| matches!(c, '.' | '。' | '?' | '？' | '!' | '！' | '؟');
                 texts.extend(
-                    context
-                        .split_inclusive(ends)
-                        .map(str::trim)
-                        .filter(|s| s.chars().count() > 3)
-                        .map(String::from),
+                    context.split_inclusive(ends).map(str::trim).filter(|s| s.chars().count() > 3).map(String::from),
                 );
                 for qa in para["qas"].as_array().into_iter().flatten() {
                     texts.push(qa["question"].as_str().unwrap_or_default().replace('\n', " "));
@@ -67,11 +60,7 @@ fn xquad_sentences(n: usize) -> Vec<String> {
     }
     // interleave languages so any prefix is a fair mix
     let longest = per_lang.iter().map(Vec::len).max().unwrap_or(0);
-    (0..longest)
-        .flat_map(|i| per_lang.iter().filter_map(move |t| t.get(i).cloned()))
-        .cycle()
-        .take(n)
-        .collect()
+    (0..longest).flat_map(|i| per_lang.iter().filter_map(move |t| t.get(i).cloned())).cycle().take(n).collect()
 }
 
 /// CPU seconds this process has used (Linux `/proc/self/stat`, utime + stime at 100 Hz), to show

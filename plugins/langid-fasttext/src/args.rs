@@ -53,10 +53,9 @@ impl ModelArgs {
     pub(crate) fn read(r: &mut ByteReader<'_>) -> lrpo_core::Result<Self> {
         let magic = r.i32("magic")?;
         if magic != FASTTEXT_MAGIC {
-            return Err(r.error(
-                "magic",
-                format!("not a fastText model: magic {magic:#x}, expected {FASTTEXT_MAGIC:#x}"),
-            ));
+            return Err(
+                r.error("magic", format!("not a fastText model: magic {magic:#x}, expected {FASTTEXT_MAGIC:#x}"))
+            );
         }
         let version = r.i32("version")?;
         if !(1..=FASTTEXT_VERSION).contains(&version) {

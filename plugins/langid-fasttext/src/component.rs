@@ -97,11 +97,7 @@ impl FastTextLangId {
         let budget = thread_budget.max(1);
         let threads = if config.threads == 0 { budget } else { config.threads.min(budget) };
         if config.threads > budget {
-            tracing::warn!(
-                asked = config.threads,
-                budget,
-                "langid threads capped at the host's thread budget"
-            );
+            tracing::warn!(asked = config.threads, budget, "langid threads capped at the host's thread budget");
         }
         let pool = if threads > 1 {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -114,12 +110,7 @@ impl FastTextLangId {
             None
         };
         tracing::debug!(path = %path.display(), threads, "loaded fastText language-ID model");
-        Ok(FastTextLangId {
-            model,
-            label_langs,
-            min_alnum_ratio: config.min_alnum_ratio,
-            pool,
-        })
+        Ok(FastTextLangId { model, label_langs, min_alnum_ratio: config.min_alnum_ratio, pool })
     }
 
     /// The shared model, for callers that want raw top-k predictions.

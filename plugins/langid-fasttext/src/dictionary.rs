@@ -83,10 +83,9 @@ impl Dictionary {
             let kind = r.u8(&field)?;
             let expected = if i < nwords { 0 } else { 1 };
             if kind != expected {
-                return Err(r.error(
-                    &field,
-                    format!("entry type {kind}, expected {expected} (words come before labels)"),
-                ));
+                return Err(
+                    r.error(&field, format!("entry type {kind}, expected {expected} (words come before labels)"))
+                );
             }
             if i >= nwords {
                 label_counts.push(count);

@@ -83,10 +83,9 @@ pub(crate) enum OutputLayer {
 impl OutputLayer {
     pub(crate) fn new(loss: LossKind, label_counts: &[i64]) -> Self {
         match loss {
-            LossKind::HierarchicalSoftmax => OutputLayer::HierarchicalSoftmax {
-                tree: huffman_tree(label_counts),
-                labels: label_counts.len(),
-            },
+            LossKind::HierarchicalSoftmax => {
+                OutputLayer::HierarchicalSoftmax { tree: huffman_tree(label_counts), labels: label_counts.len() }
+            }
             LossKind::Softmax => OutputLayer::Softmax,
             LossKind::NegativeSampling | LossKind::OneVsAll => {
                 let table = (0..=SIGMOID_TABLE_SIZE)
@@ -193,14 +192,7 @@ fn huffman_tree(counts: &[i64]) -> Vec<TreeNode> {
 /// Depth-first search from the root, left before right, pruning by the threshold and by the
 /// current k-th best. An explicit stack keeps a deep (skewed) tree from overflowing the
 /// thread's stack; the visiting order, and so the pruning, is the recursive one.
-fn tree_search(
-    tree: &[TreeNode],
-    osz: usize,
-    wo: &OutputMatrix,
-    hidden: &[f32],
-    threshold: f32,
-    best: &mut TopK,
-) {
+fn tree_search(tree: &[TreeNode], osz: usize, wo: &OutputMatrix, hidden: &[f32], threshold: f32, best: &mut TopK) {
     let floor = std_log(threshold);
     let mut stack: Vec<(usize, f32)> = vec![(2 * osz - 2, 0.0)];
     while let Some((node, score)) = stack.pop() {

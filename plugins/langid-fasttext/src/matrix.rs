@@ -21,9 +21,8 @@ impl DenseMatrix {
     fn read(r: &mut ByteReader<'_>, name: &str) -> lrpo_core::Result<Self> {
         let rows = r.count_i64(&format!("{name}.m"))?;
         let cols = r.count_i64(&format!("{name}.n"))?;
-        let len = rows
-            .checked_mul(cols)
-            .ok_or_else(|| r.error(name, format!("{rows} x {cols} matrix is too large")))?;
+        let len =
+            rows.checked_mul(cols).ok_or_else(|| r.error(name, format!("{rows} x {cols} matrix is too large")))?;
         let data = r.f32_vec(len, &format!("{name}.data"))?;
         Ok(DenseMatrix { rows, cols, data })
     }
@@ -54,10 +53,8 @@ impl ProductQuantizer {
         let nsubq = r.count_i32(&format!("{name}.nsubq"))?;
         let dsub = r.count_i32(&format!("{name}.dsub"))?;
         let lastdsub = r.count_i32(&format!("{name}.lastdsub"))?;
-        let covered = nsubq
-            .checked_sub(1)
-            .and_then(|full| full.checked_mul(dsub))
-            .and_then(|d| d.checked_add(lastdsub));
+        let covered =
+            nsubq.checked_sub(1).and_then(|full| full.checked_mul(dsub)).and_then(|d| d.checked_add(lastdsub));
         if dim != expected_dim || covered != Some(dim) {
             return Err(r.error(
                 name,

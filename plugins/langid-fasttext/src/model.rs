@@ -51,8 +51,8 @@ impl FastTextModel {
     /// the field that did not fit.
     pub fn load(path: impl AsRef<Path>) -> lrpo_core::Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::io(path.display(), format!("cannot read fastText model: {e}")))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::io(path.display(), format!("cannot read fastText model: {e}")))?;
         Self::from_bytes(&bytes, &path.display().to_string())
     }
 
@@ -84,10 +84,7 @@ impl FastTextModel {
         if in_cols != args.dim || out_cols != args.dim {
             return Err(r.error(
                 "matrix shape",
-                format!(
-                    "matrix widths {in_cols} (input) and {out_cols} (output) differ from dim {}",
-                    args.dim
-                ),
+                format!("matrix widths {in_cols} (input) and {out_cols} (output) differ from dim {}", args.dim),
             ));
         }
         if let Some(max_row) = dict.max_row() {
@@ -99,10 +96,7 @@ impl FastTextModel {
             }
         }
         if out_rows != dict.nlabels() {
-            return Err(r.error(
-                "output.m",
-                format!("output matrix has {out_rows} rows for {} labels", dict.nlabels()),
-            ));
+            return Err(r.error("output.m", format!("output matrix has {out_rows} rows for {} labels", dict.nlabels())));
         }
         let layer = OutputLayer::new(args.loss, dict.label_counts());
         let labels = dict.labels().collect();
@@ -124,13 +118,7 @@ impl FastTextModel {
         self.predict_with(&mut PredictScratch::default(), text, k, threshold)
     }
 
-    pub fn predict_with(
-        &self,
-        scratch: &mut PredictScratch,
-        text: &str,
-        k: usize,
-        threshold: f32,
-    ) -> Vec<LabelScore> {
+    pub fn predict_with(&self, scratch: &mut PredictScratch, text: &str, k: usize, threshold: f32) -> Vec<LabelScore> {
         let PredictScratch { hidden, output, tokens } = scratch;
         hidden.clear();
         hidden.resize(self.args.dim, 0.0);
@@ -177,8 +165,7 @@ mod tests {
         };
         let expanded = FastTextModel::from_bytes(&bytes, "lid").unwrap();
         let coded = FastTextModel::from_bytes_keep_quantized(&bytes).unwrap();
-        for text in ["The quick brown fox", "Übermäßig schöne Grüße", "敏捷的棕色狐狸", "", "x</s>y"]
-        {
+        for text in ["The quick brown fox", "Übermäßig schöne Grüße", "敏捷的棕色狐狸", "", "x</s>y"] {
             assert_eq!(expanded.predict(text, 5, 0.0), coded.predict(text, 5, 0.0), "{text}");
         }
     }

@@ -77,9 +77,8 @@ fn is_letter_or_number(c: char) -> bool {
 /// True when normalised text is too thin to identify: empty, or letters and numbers make up
 /// less than `min_alnum_ratio` of its code points (0.05 in LRPO).
 pub fn is_weak_text(normalized: &str, min_alnum_ratio: f64) -> bool {
-    let (len, alnum) = normalized
-        .chars()
-        .fold((0usize, 0usize), |(len, alnum), c| (len + 1, alnum + is_letter_or_number(c) as usize));
+    let (len, alnum) =
+        normalized.chars().fold((0usize, 0usize), |(len, alnum), c| (len + 1, alnum + is_letter_or_number(c) as usize));
     if len < 1 {
         return true;
     }
@@ -139,10 +138,8 @@ mod tests {
         assert!(is_letter_or_number('中'));
         // the ASCII shortcut agrees with the categories on every ASCII character
         for c in (0u8..128).map(char::from) {
-            let by_category = matches!(
-                get_general_category(c),
-                Gc::UppercaseLetter | Gc::LowercaseLetter | Gc::DecimalNumber
-            );
+            let by_category =
+                matches!(get_general_category(c), Gc::UppercaseLetter | Gc::LowercaseLetter | Gc::DecimalNumber);
             assert_eq!(is_letter_or_number(c), by_category, "{c:?}");
         }
         // one letter among 20 marks: 1/21 < 0.05

@@ -28,10 +28,7 @@ impl<'a> ByteReader<'a> {
         if len > left {
             return Err(self.error(
                 field,
-                format!(
-                    "file is truncated: needs {len} more bytes, only {left} left of {}",
-                    self.bytes.len()
-                ),
+                format!("file is truncated: needs {len} more bytes, only {left} left of {}", self.bytes.len()),
             ));
         }
         let out = &self.bytes[self.pos..self.pos + len];
@@ -100,8 +97,7 @@ impl<'a> ByteReader<'a> {
             .ok_or_else(|| self.error(field, format!("float array of {len} elements is too large")))?;
         let start = self.pos;
         let raw = self.take(n_bytes, field)?;
-        let values: Vec<f32> =
-            raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         // The C++ throws on a NaN during prediction; a weight that is not finite can only come
         // from a damaged file, so refuse it up front.
         if let Some(bad) = values.iter().position(|v| !v.is_finite()) {

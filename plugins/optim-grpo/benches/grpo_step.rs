@@ -87,12 +87,22 @@ fn main() {
     let our_peak = peak_rss_mb();
     drop(opt);
     println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}, gradient checkpointing {}", if checkpointing { "on" } else { "off" });
-    println!("  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?}; peak RSS {our_peak:.0} MB)", ours * 1e3, times_ms = all_ms(&times_copy));
+    println!(
+        "  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?}; peak RSS {our_peak:.0} MB)",
+        ours * 1e3,
+        times_ms = all_ms(&times_copy)
+    );
 
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(lrpo_testkit::python())
         .arg(manifest.join("benches/grpo_step.py"))
-        .args([dir.to_str().unwrap(), batch_path.to_str().unwrap(), &threads.to_string(), &reps.to_string(), &cfg.to_string()])
+        .args([
+            dir.to_str().unwrap(),
+            batch_path.to_str().unwrap(),
+            &threads.to_string(),
+            &reps.to_string(),
+            &cfg.to_string(),
+        ])
         .output()
         .expect("run python (scripts/setup.sh creates .venv)");
     if !out.status.success() {
@@ -102,11 +112,15 @@ fn main() {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let mut fields = lines.next().unwrap_or_default().split_whitespace();
-    let their_peak: f64 = lines.find_map(|l| l.strip_prefix("peak_rss_mb ")).and_then(|v| v.trim().parse().ok()).unwrap_or(f64::NAN);
+    let their_peak: f64 =
+        lines.find_map(|l| l.strip_prefix("peak_rss_mb ")).and_then(|v| v.trim().parse().ok()).unwrap_or(f64::NAN);
     let theirs: f64 = fields.next().and_then(|v| v.parse().ok()).expect("median seconds from python");
     let their_loss: f64 = fields.next().and_then(|v| v.parse().ok()).expect("loss from python");
     let their_all: Vec<u64> = fields.filter_map(|v| v.parse::<f64>().ok()).map(|x| (x * 1e3).round() as u64).collect();
 
-    println!("  PyTorch + transformers {:>8.0} ms   (loss {their_loss:.6}; all: {their_all:?}; peak RSS {their_peak:.0} MB)", theirs * 1e3);
+    println!(
+        "  PyTorch + transformers {:>8.0} ms   (loss {their_loss:.6}; all: {their_all:?}; peak RSS {their_peak:.0} MB)",
+        theirs * 1e3
+    );
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
 }

@@ -28,10 +28,8 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(params: &[Tensor], hyper: AdamWParams) -> Self {
-        let moments = params
-            .iter()
-            .map(|p| Moments { exp_avg: p.zeros_like(), exp_avg_sq: p.zeros_like(), step: 0 })
-            .collect();
+        let moments =
+            params.iter().map(|p| Moments { exp_avg: p.zeros_like(), exp_avg_sq: p.zeros_like(), step: 0 }).collect();
         AdamW { hyper, moments }
     }
 

@@ -15,7 +15,10 @@ pub fn validate(batch: &TrainBatch, vocab: i64) -> Result<()> {
     }
     for (i, s) in batch.samples.iter().enumerate() {
         if s.prompt_tokens.is_empty() {
-            return Err(Error::input(at(i, "prompt_tokens"), "empty; the first response token needs a prompt token before it"));
+            return Err(Error::input(
+                at(i, "prompt_tokens"),
+                "empty; the first response token needs a prompt token before it",
+            ));
         }
         if s.response_tokens.is_empty() {
             return Err(Error::input(at(i, "response_tokens"), "empty response"));
@@ -31,7 +34,10 @@ pub fn validate(batch: &TrainBatch, vocab: i64) -> Result<()> {
         }
         for (field, tokens) in [("prompt_tokens", &s.prompt_tokens), ("response_tokens", &s.response_tokens)] {
             if let Some((j, t)) = tokens.iter().enumerate().find(|(_, &t)| i64::from(t) >= vocab) {
-                return Err(Error::input(format!("{}[{j}]", at(i, field)), format!("token id {t} outside vocabulary 0..{vocab}")));
+                return Err(Error::input(
+                    format!("{}[{j}]", at(i, field)),
+                    format!("token id {t} outside vocabulary 0..{vocab}"),
+                ));
             }
         }
     }
@@ -107,7 +113,8 @@ impl MicroBatch {
 
     /// The inverse of [`grid`](Self::grid): each row's real entries of a `[b, R]` tensor.
     pub fn split_rows(&self, grid: &Tensor, lengths: impl Fn(usize) -> usize) -> Vec<(usize, Vec<f32>)> {
-        let flat: Vec<f32> = Vec::try_from(grid.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1])).unwrap_or_default();
+        let flat: Vec<f32> =
+            Vec::try_from(grid.to_kind(Kind::Float).to_device(Device::Cpu).reshape([-1])).unwrap_or_default();
         let resp = self.response_len;
         self.rows.iter().enumerate().map(|(r, &i)| (i, flat[r * resp..r * resp + lengths(i)].to_vec())).collect()
     }
@@ -139,7 +146,9 @@ mod tests {
         assert_eq!(tg, vec![8, 9, 0, 2, 3, 4]);
         let ids: Vec<i64> = Vec::try_from(mb.input_ids.reshape([-1])).unwrap();
         assert_eq!(ids, vec![5, 6, 7, 8, 9, 1, 2, 3, 4, 0]);
-        let rows = mb.split_rows(&mb.grid(&[vec![1.0, 2.0], vec![3.0, 4.0, 5.0]], Device::Cpu), |i| batch.samples[i].response_tokens.len());
+        let rows = mb.split_rows(&mb.grid(&[vec![1.0, 2.0], vec![3.0, 4.0, 5.0]], Device::Cpu), |i| {
+            batch.samples[i].response_tokens.len()
+        });
         assert_eq!(rows, vec![(0, vec![1.0, 2.0]), (1, vec![3.0, 4.0, 5.0])]);
     }
 

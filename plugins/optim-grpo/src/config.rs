@@ -152,7 +152,13 @@ impl GrpoConfig {
 
     /// Rejects values that would make the step meaningless or divide by zero.
     pub fn validate(&self) -> Result<()> {
-        let finite = |key: &str, v: f64| if v.is_finite() { Ok(()) } else { Err(Error::config(key, format!("must be finite, got {v}"))) };
+        let finite = |key: &str, v: f64| {
+            if v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::config(key, format!("must be finite, got {v}")))
+            }
+        };
         for (key, v) in [
             ("clip_ratio_low", self.clip_ratio_low),
             ("clip_ratio_high", self.clip_ratio_high),
@@ -217,8 +223,14 @@ mod tests {
 
     #[test]
     fn verl_names_are_accepted_and_typos_rejected() {
-        let c: GrpoConfig = serde_json::from_str(r#"{"kl_estimator": "low_var_kl", "adv_estimator": "dr_grpo", "loss_agg_mode": "seq-mean-token-sum-norm"}"#).unwrap();
-        assert_eq!((c.kl_estimator, c.adv_estimator, c.loss_agg_mode), (KlEstimator::K3, AdvantageEstimator::DrGrpo, LossAggregation::SeqMeanTokenSumNorm));
+        let c: GrpoConfig = serde_json::from_str(
+            r#"{"kl_estimator": "low_var_kl", "adv_estimator": "dr_grpo", "loss_agg_mode": "seq-mean-token-sum-norm"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.kl_estimator, c.adv_estimator, c.loss_agg_mode),
+            (KlEstimator::K3, AdvantageEstimator::DrGrpo, LossAggregation::SeqMeanTokenSumNorm)
+        );
         let e = serde_json::from_str::<GrpoConfig>(r#"{"kl_coeff": 0.1}"#).unwrap_err().to_string();
         assert!(e.contains("kl_coeff"), "{e}");
     }

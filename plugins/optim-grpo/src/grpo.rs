@@ -41,7 +41,12 @@ impl std::fmt::Debug for Grpo {
 
 /// Per-token log-probs of a micro-batch's response tokens `[b, R]`, the logits `[b·R, V]` they
 /// came from, and, when `checkpointed`, what the backward pass must finish through the blocks.
-fn score(model: &DecoderLm, mb: &MicroBatch, temperature: f64, checkpointed: bool) -> Result<(Tensor, Tensor, Option<Checkpoint>)> {
+fn score(
+    model: &DecoderLm,
+    mb: &MicroBatch,
+    temperature: f64,
+    checkpointed: bool,
+) -> Result<(Tensor, Tensor, Option<Checkpoint>)> {
     let (hidden, checkpoint) = if checkpointed {
         let (hidden, checkpoint) = model.forward_hidden_checkpointed(&mb.input_ids, None)?;
         (hidden, Some(checkpoint))
@@ -81,7 +86,11 @@ impl Grpo {
             if !dir.join("config.json").is_file() {
                 return Err(Error::config(
                     key,
-                    format!("{} holds no model (config.json missing); run {} to fetch the default models", dir.display(), lrpo_core::paths::SETUP_COMMAND),
+                    format!(
+                        "{} holds no model (config.json missing); run {} to fetch the default models",
+                        dir.display(),
+                        lrpo_core::paths::SETUP_COMMAND
+                    ),
                 ));
             }
             DecoderLm::from_dir(&dir, kind, device)
@@ -103,7 +112,12 @@ impl Grpo {
         let tensors: Vec<Tensor> = params.iter().map(|(_, t)| t.shallow_clone()).collect();
         let optimizer = AdamW::new(
             &tensors,
-            AdamWParams { beta1: config.betas[0], beta2: config.betas[1], eps: config.eps, weight_decay: config.weight_decay },
+            AdamWParams {
+                beta1: config.betas[0],
+                beta2: config.betas[1],
+                eps: config.eps,
+                weight_decay: config.weight_decay,
+            },
         );
         let schedule = Schedule {
             lr: config.lr,
@@ -185,7 +199,8 @@ impl Grpo {
                 for micro_rows in mini_rows.chunks(cfg.micro_batch_size) {
                     let weight = micro_rows.len() as f64 / mini_rows.len() as f64;
                     let mb = MicroBatch::build(batch, micro_rows, &adv, self.device);
-                    let (logp, logits, checkpoint) = score(&self.policy, &mb, cfg.temperature, cfg.gradient_checkpointing)?;
+                    let (logp, logits, checkpoint) =
+                        score(&self.policy, &mb, cfg.temperature, cfg.gradient_checkpointing)?;
                     let old = match &old_rows {
                         Some(rows) => mb.grid(rows, self.device),
                         None => logp.detach(),
@@ -195,16 +210,31 @@ impl Grpo {
                     let mut loss = pg_loss.shallow_clone();
                     let shape = [mb.rows.len() as i64, mb.response_len as i64];
                     let entropy = if cfg.entropy_coeff != 0.0 {
-                        let e = aggregate(&entropy_from_logits(&logits).view(shape), &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length);
+                        let e = aggregate(
+                            &entropy_from_logits(&logits).view(shape),
+                            &mb.mask,
+                            cfg.loss_agg_mode,
+                            cfg.loss_norm_length,
+                        );
                         loss -= &e * cfg.entropy_coeff;
                         e.detach()
                     } else {
                         let _guard = tch::no_grad_guard();
-                        aggregate(&entropy_from_logits(&logits.detach()).view(shape), &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length)
+                        aggregate(
+                            &entropy_from_logits(&logits.detach()).view(shape),
+                            &mb.mask,
+                            cfg.loss_agg_mode,
+                            cfg.loss_norm_length,
+                        )
                     };
                     let kl = match &ref_rows {
                         Some(rows) => {
-                            let k = aggregate(&kl_penalty(&logp, &mb.grid(rows, self.device), cfg.kl_estimator), &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length);
+                            let k = aggregate(
+                                &kl_penalty(&logp, &mb.grid(rows, self.device), cfg.kl_estimator),
+                                &mb.mask,
+                                cfg.loss_agg_mode,
+                                cfg.loss_norm_length,
+                            );
                             loss += &k * cfg.kl_coef;
                             k.detach()
                         }
@@ -230,7 +260,10 @@ impl Grpo {
                     );
                     if epoch == 0 {
                         let diff = (&old - mb.grid(&sampler_rows, self.device)).abs();
-                        totals.add_sampler_diff(value(&(diff * &mb.mask).sum(Kind::Float)), value(&mb.mask.sum(Kind::Float)));
+                        totals.add_sampler_diff(
+                            value(&(diff * &mb.mask).sum(Kind::Float)),
+                            value(&mb.mask.sum(Kind::Float)),
+                        );
                     }
                 }
                 let norm = clip_grad_norm(&params, cfg.grad_clip);

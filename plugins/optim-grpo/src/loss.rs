@@ -60,7 +60,8 @@ pub fn kl_penalty(logp: &Tensor, ref_logp: &Tensor, estimator: KlEstimator) -> T
 /// Entropy of the softmax of `logits` `[.., vocab]` (as verl: logsumexp − Σ p·logit).
 pub fn entropy_from_logits(logits: &Tensor) -> Tensor {
     let probs = logits.softmax(-1, Kind::Float);
-    logits.logsumexp([-1i64].as_slice(), false) - (probs * logits).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)
+    logits.logsumexp([-1i64].as_slice(), false)
+        - (probs * logits).sum_dim_intlist([-1i64].as_slice(), false, Kind::Float)
 }
 
 /// `Σ x·m / (Σ m + 1e-8)` over the whole grid.
@@ -74,11 +75,16 @@ pub fn aggregate(x: &Tensor, mask: &Tensor, mode: LossAggregation, norm_length: 
     match mode {
         LossAggregation::TokenMean => masked_mean(x, mask),
         LossAggregation::SeqMeanTokenMean => {
-            let per_seq = (x * mask).sum_dim_intlist(dims.as_slice(), false, Kind::Float) / mask.sum_dim_intlist(dims.as_slice(), false, Kind::Float);
+            let per_seq = (x * mask).sum_dim_intlist(dims.as_slice(), false, Kind::Float)
+                / mask.sum_dim_intlist(dims.as_slice(), false, Kind::Float);
             per_seq.mean(Kind::Float)
         }
-        LossAggregation::SeqMeanTokenSum => (x * mask).sum_dim_intlist(dims.as_slice(), false, Kind::Float).mean(Kind::Float),
-        LossAggregation::SeqMeanTokenSumNorm => (x * mask).sum_dim_intlist(dims.as_slice(), false, Kind::Float).sum(Kind::Float) / norm_length as f64,
+        LossAggregation::SeqMeanTokenSum => {
+            (x * mask).sum_dim_intlist(dims.as_slice(), false, Kind::Float).mean(Kind::Float)
+        }
+        LossAggregation::SeqMeanTokenSumNorm => {
+            (x * mask).sum_dim_intlist(dims.as_slice(), false, Kind::Float).sum(Kind::Float) / norm_length as f64
+        }
     }
 }
 
@@ -130,7 +136,15 @@ mod tests {
     #[test]
     fn tv10_dual_clip_ppo() {
         let clip = Clip { low: 0.2, high: 0.2, c: 3.0 };
-        for (adv, ratio, want) in [(1.0, 1.0, -1.0), (1.0, 1.3, -1.2), (1.0, 0.7, -0.7), (-1.0, 0.7, 0.8), (-1.0, 1.3, 1.3), (-1.0, 4.0, 3.0), (0.5, 1.1, -0.55)] {
+        for (adv, ratio, want) in [
+            (1.0, 1.0, -1.0),
+            (1.0, 1.3, -1.2),
+            (1.0, 0.7, -0.7),
+            (-1.0, 0.7, 0.8),
+            (-1.0, 1.3, 1.3),
+            (-1.0, 4.0, 3.0),
+            (0.5, 1.1, -0.55),
+        ] {
             let old = Tensor::from_slice(&[0.0f64]);
             let logp = Tensor::from_slice(&[f64::ln(ratio)]);
             let pl = policy_loss(&logp, &old, &Tensor::from_slice(&[adv]), clip);

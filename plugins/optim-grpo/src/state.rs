@@ -87,24 +87,32 @@ impl Grpo {
         };
         let meta_json = serde_json::to_string(&meta).map_err(|e| Error::State(e.to_string()))?;
         let info = HashMap::from([(META_KEY.to_string(), meta_json)]);
-        safetensors::serialize(named.iter().map(|(n, b)| (n.as_str(), b)), Some(info)).map_err(|e| Error::State(format!("writing the checkpoint: {e}")))
+        safetensors::serialize(named.iter().map(|(n, b)| (n.as_str(), b)), Some(info))
+            .map_err(|e| Error::State(format!("writing the checkpoint: {e}")))
     }
 
     pub fn load(&mut self, bytes: &[u8]) -> Result<()> {
-        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| Error::State(format!("not a grpo checkpoint: {e}")))?;
+        let (_, metadata) =
+            SafeTensors::read_metadata(bytes).map_err(|e| Error::State(format!("not a grpo checkpoint: {e}")))?;
         let meta_json = metadata
             .metadata()
             .as_ref()
             .and_then(|m| m.get(META_KEY))
             .ok_or_else(|| Error::State(format!("checkpoint metadata has no `{META_KEY}` entry")))?;
-        let meta: Meta = serde_json::from_str(meta_json).map_err(|e| Error::State(format!("checkpoint metadata `{META_KEY}`: {e}")))?;
+        let meta: Meta = serde_json::from_str(meta_json)
+            .map_err(|e| Error::State(format!("checkpoint metadata `{META_KEY}`: {e}")))?;
         if meta.format != FORMAT {
             return Err(Error::State(format!("checkpoint format `{}`, expected `{FORMAT}`", meta.format)));
         }
         if meta.adam_steps.len() != self.params.len() {
-            return Err(Error::State(format!("checkpoint has {} optimizer entries, the model {} parameters", meta.adam_steps.len(), self.params.len())));
+            return Err(Error::State(format!(
+                "checkpoint has {} optimizer entries, the model {} parameters",
+                meta.adam_steps.len(),
+                self.params.len()
+            )));
         }
-        let word_pos: u128 = meta.rng_word_pos.parse().map_err(|e| Error::State(format!("checkpoint rng_word_pos: {e}")))?;
+        let word_pos: u128 =
+            meta.rng_word_pos.parse().map_err(|e| Error::State(format!("checkpoint rng_word_pos: {e}")))?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| Error::State(format!("checkpoint tensors: {e}")))?;
         // Check and convert everything before touching the model, so a bad checkpoint leaves
         // the optimizer as it was.
@@ -123,14 +131,18 @@ impl Grpo {
                         like.size()
                     )));
                 }
-                let t = Tensor::f_from_data_size(view.data(), &shape, like.kind()).map_err(|e| Error::State(format!("`{key}`: {e}")))?;
+                let t = Tensor::f_from_data_size(view.data(), &shape, like.kind())
+                    .map_err(|e| Error::State(format!("`{key}`: {e}")))?;
                 three.push(t);
             }
-            let [a, b, c]: [Tensor; 3] = three.try_into().map_err(|_| Error::State("internal: tensor triple".into()))?;
+            let [a, b, c]: [Tensor; 3] =
+                three.try_into().map_err(|_| Error::State("internal: tensor triple".into()))?;
             staged.push([a, b, c]);
         }
         let _guard = tch::no_grad_guard();
-        for (((_, p), m), [param, exp_avg, exp_avg_sq]) in self.params.iter().zip(self.optimizer.moments.iter_mut()).zip(staged) {
+        for (((_, p), m), [param, exp_avg, exp_avg_sq]) in
+            self.params.iter().zip(self.optimizer.moments.iter_mut()).zip(staged)
+        {
             p.shallow_clone().f_copy_(&param).map_err(|e| Error::State(e.to_string()))?;
             m.exp_avg.f_copy_(&exp_avg).map_err(|e| Error::State(e.to_string()))?;
             m.exp_avg_sq.f_copy_(&exp_avg_sq).map_err(|e| Error::State(e.to_string()))?;

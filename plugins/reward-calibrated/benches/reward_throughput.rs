@@ -47,9 +47,13 @@ fn main() {
         })
         .collect();
 
-    let config = CalibratedEmbeddingConfig { pair_stats: Some(root.join("../shared/data/lrpo_pair_stats.csv")), ..Default::default() };
+    let config = CalibratedEmbeddingConfig {
+        pair_stats: Some(root.join("../shared/data/lrpo_pair_stats.csv")),
+        ..Default::default()
+    };
     let model_dir = config.encoder.resolved_dir();
-    let mut reward = CalibratedEmbedding::from_config(config, threads).expect("loading the reward (run scripts/setup.sh)");
+    let mut reward =
+        CalibratedEmbedding::from_config(config, threads).expect("loading the reward (run scripts/setup.sh)");
     reward.score(&inputs[..64.min(inputs.len())]).expect("warm-up");
     let mut best = f64::INFINITY;
     let mut checksum = 0.0;
@@ -88,7 +92,13 @@ fn main() {
     println!("| implementation | pairs/s | ours / it |");
     println!("|---|---|---|");
     println!("| lrpo calibrated-embedding (tch) | {ours:.1} | 1.00x |");
-    println!("| transformers, length-sorted batches (sentence-transformers' strategy) | {sorted:.1} | {:.2}x |", ours / sorted);
-    println!("| transformers, 128-pair chunks in input order (the reference's strategy) | {chunked:.1} | {:.2}x |", ours / chunked);
+    println!(
+        "| transformers, length-sorted batches (sentence-transformers' strategy) | {sorted:.1} | {:.2}x |",
+        ours / sorted
+    );
+    println!(
+        "| transformers, 128-pair chunks in input order (the reference's strategy) | {chunked:.1} | {:.2}x |",
+        ours / chunked
+    );
     println!("mean raw cosine: ours {checksum:.6}, python {peer_checksum:.6}");
 }

@@ -20,7 +20,8 @@ use crate::parallel::ParallelCorpus;
 /// Computes the table; fails when no two languages share an id.
 pub fn compute_pair_stats(embedder: &Embedder, corpus: &ParallelCorpus) -> Result<PairStats> {
     let config = embedder.config();
-    let with_prefix = |prefix: &str| -> Vec<String> { corpus.texts.iter().map(|t| prefixed(prefix, &t.text)).collect() };
+    let with_prefix =
+        |prefix: &str| -> Vec<String> { corpus.texts.iter().map(|t| prefixed(prefix, &t.text)).collect() };
     let reference_side = embedder.embed(&with_prefix(&config.reference_prefix))?.to_device(Device::Cpu);
     let response_side = if config.response_prefix == config.reference_prefix {
         reference_side.shallow_clone()
@@ -36,7 +37,8 @@ pub fn compute_pair_stats(embedder: &Embedder, corpus: &ParallelCorpus) -> Resul
     for (x, a) in langs.iter().enumerate() {
         for b in &langs[x + 1..] {
             let (ta, tb) = (&by_lang[a], &by_lang[b]);
-            let mut shared: Vec<(&str, i64, i64)> = ta.iter().filter_map(|(id, &i)| tb.get(id).map(|&j| (*id, i, j))).collect();
+            let mut shared: Vec<(&str, i64, i64)> =
+                ta.iter().filter_map(|(id, &i)| tb.get(id).map(|&j| (*id, i, j))).collect();
             if shared.is_empty() {
                 tracing::warn!("languages {a} and {b} share no id; their pair is left out");
                 continue;
@@ -44,10 +46,12 @@ pub fn compute_pair_stats(embedder: &Embedder, corpus: &ParallelCorpus) -> Resul
             shared.sort_unstable();
             let ia = Tensor::from_slice(&shared.iter().map(|s| s.1).collect::<Vec<_>>());
             let ib = Tensor::from_slice(&shared.iter().map(|s| s.2).collect::<Vec<_>>());
-            let dot = |left: &Tensor, right: &Tensor| (left * right).sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+            let dot =
+                |left: &Tensor, right: &Tensor| (left * right).sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
             let forward = dot(&response_side.index_select(0, &ia), &reference_side.index_select(0, &ib));
             let backward = dot(&response_side.index_select(0, &ib), &reference_side.index_select(0, &ia));
-            let cos = Vec::<f64>::try_from(&((forward + backward) / 2.0)).map_err(|e| Error::runtime(format!("reading cosines: {e}")))?;
+            let cos = Vec::<f64>::try_from(&((forward + backward) / 2.0))
+                .map_err(|e| Error::runtime(format!("reading cosines: {e}")))?;
             rows.push(((a.clone(), b.clone()), summarize(&cos)));
         }
     }

@@ -115,7 +115,10 @@ mod tests {
     #[test]
     fn english_english_is_missing_unless_imputed() {
         let mut stats = shipped_stats();
-        assert_eq!(Calibrator::new(Some(stats.clone()), 0.0, true).unwrap().calibrate(0.9, &"en".into(), Some(&"en".into())), 0.9);
+        assert_eq!(
+            Calibrator::new(Some(stats.clone()), 0.0, true).unwrap().calibrate(0.9, &"en".into(), Some(&"en".into())),
+            0.9
+        );
         assert_eq!(stats.impute_same_language(), vec![Lang::new("en")]);
         let en = stats.get(&"en".into(), &"en".into()).unwrap().mean;
         assert!((en - 0.9903313805659613).abs() < 1e-12, "{en}");

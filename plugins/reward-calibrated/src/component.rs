@@ -94,10 +94,18 @@ impl RewardModel for CalibratedEmbedding {
             .iter()
             .zip(raw)
             .map(|(input, raw_cosine)| {
-                let calibrated_cosine = self.calibrator.calibrate(raw_cosine, &input.reference_lang, input.detected.lang.as_ref());
+                let calibrated_cosine =
+                    self.calibrator.calibrate(raw_cosine, &input.reference_lang, input.detected.lang.as_ref());
                 let r_emb = embedding_reward(calibrated_cosine);
                 let gate = self.gate.gate(&input.target_lang, &input.detected);
-                Reward { value: fuse(r_emb, gate), raw_cosine, calibrated_cosine, r_emb, gate, detected: input.detected.clone() }
+                Reward {
+                    value: fuse(r_emb, gate),
+                    raw_cosine,
+                    calibrated_cosine,
+                    r_emb,
+                    gate,
+                    detected: input.detected.clone(),
+                }
             })
             .collect())
     }
@@ -106,7 +114,8 @@ impl RewardModel for CalibratedEmbedding {
 impl lrpo_sdk::Component for CalibratedEmbedding {
     type Config = CalibratedEmbeddingConfig;
     const NAME: &'static str = "calibrated-embedding";
-    const DESCRIPTION: &'static str = "LRPO reward: encoder cosine to the reference, calibrated per language pair, gated by the detected language";
+    const DESCRIPTION: &'static str =
+        "LRPO reward: encoder cosine to the reference, calibrated per language pair, gated by the detected language";
     fn new(_instance: &str, config: Self::Config) -> Result<Self> {
         Self::from_config(config, lrpo_sdk::thread_budget())
     }

@@ -82,20 +82,30 @@ impl Embedder {
             return Err(Error::config(format!("{key}.batch_size"), "must be at least 1"));
         }
         if config.max_length < 2 {
-            return Err(Error::config(format!("{key}.max_length"), "must leave room for the special tokens (at least 2)"));
+            return Err(Error::config(
+                format!("{key}.max_length"),
+                "must leave room for the special tokens (at least 2)",
+            ));
         }
         let device = lrpo_torch::parse_device(&format!("{key}.device"), &config.device)?;
         let kind = lrpo_torch::parse_dtype(&format!("{key}.dtype"), &config.dtype)?;
         if let Device::Cuda(i) = device {
             if i as i64 >= tch::Cuda::device_count() {
-                return Err(Error::config(format!("{key}.device"), format!("cuda:{i} requested, {} CUDA device(s) visible", tch::Cuda::device_count())));
+                return Err(Error::config(
+                    format!("{key}.device"),
+                    format!("cuda:{i} requested, {} CUDA device(s) visible", tch::Cuda::device_count()),
+                ));
             }
         }
         let dir = config.resolved_dir();
         if !dir.join("config.json").is_file() {
             return Err(Error::config(
                 format!("{key}.model"),
-                format!("{} has no config.json; import the model with {} or set {key}.model_dir", dir.display(), lrpo_core::paths::SETUP_COMMAND),
+                format!(
+                    "{} has no config.json; import the model with {} or set {key}.model_dir",
+                    dir.display(),
+                    lrpo_core::paths::SETUP_COMMAND
+                ),
             ));
         }
         let text_tokenizer = TextTokenizer::from_dir(&dir)?;
@@ -125,7 +135,10 @@ impl Embedder {
 
     /// Token ids per text (special tokens added, truncated to `max_length`).
     pub fn tokenize(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| Error::runtime(format!("tokenizing: {e}")))?;
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::runtime(format!("tokenizing: {e}")))?;
         Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
@@ -162,7 +175,8 @@ impl Embedder {
                 mask.extend(std::iter::repeat(0i64).take(width - row.len()));
             }
             let shape = [chunk.len() as i64, width as i64];
-            let out = self.encoder.forward(&Tensor::from_slice(&flat).view(shape), &Tensor::from_slice(&mask).view(shape))?;
+            let out =
+                self.encoder.forward(&Tensor::from_slice(&flat).view(shape), &Tensor::from_slice(&mask).view(shape))?;
             pooled.push(l2_normalize(&out.mean_pool()));
         }
         let sorted = Tensor::cat(&pooled, 0);
@@ -179,7 +193,10 @@ impl Embedder {
     /// Cosines of (response, reference) pairs, each side trimmed and given its prefix.
     pub fn pair_cosines(&self, responses: &[&str], references: &[&str]) -> Result<Vec<f64>> {
         if responses.len() != references.len() {
-            return Err(Error::input("pair cosines", format!("{} responses but {} references", responses.len(), references.len())));
+            return Err(Error::input(
+                "pair cosines",
+                format!("{} responses but {} references", responses.len(), references.len()),
+            ));
         }
         if responses.is_empty() {
             return Ok(Vec::new());

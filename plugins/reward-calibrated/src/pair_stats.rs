@@ -80,9 +80,8 @@ impl PairStats {
             }
             sorted.push((key, stat));
         }
-        let (weighted, total) = sorted
-            .iter()
-            .fold((0.0f64, 0u64), |(w, n), (_, s)| (w + s.count as f64 * s.mean, n + s.count));
+        let (weighted, total) =
+            sorted.iter().fold((0.0f64, 0u64), |(w, n), (_, s)| (w + s.count as f64 * s.mean, n + s.count));
         let mu_ref = if total == 0 { 0.0 } else { weighted / total as f64 };
         Ok(PairStats { rows: sorted, index, mu_ref })
     }
@@ -96,14 +95,17 @@ impl PairStats {
     /// Reads the reference format from any reader; `source` names it in errors. Header names
     /// are matched case-insensitively in any order; CRLF and LF both work.
     pub fn from_csv_reader(reader: impl Read, source: &str) -> Result<Self> {
-        let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
+        let mut csv =
+            csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
         let header = csv.headers().map_err(|e| Error::input(format!("{source} line 1"), e.to_string()))?.clone();
         let mut at = [0usize; 5];
         for (slot, want) in at.iter_mut().zip(COLUMNS) {
-            *slot = header
-                .iter()
-                .position(|h| h.eq_ignore_ascii_case(want))
-                .ok_or_else(|| Error::input(format!("{source} line 1"), format!("missing column `{want}` (expected {})", COLUMNS.join(","))))?;
+            *slot = header.iter().position(|h| h.eq_ignore_ascii_case(want)).ok_or_else(|| {
+                Error::input(
+                    format!("{source} line 1"),
+                    format!("missing column `{want}` (expected {})", COLUMNS.join(",")),
+                )
+            })?;
         }
         let mut rows = Vec::new();
         let mut seen: HashMap<(Lang, Lang), u64> = HashMap::new();
@@ -118,14 +120,24 @@ impl PairStats {
                 continue;
             }
             if record.len() != header.len() {
-                return Err(Error::input(format!("{source} line {line}"), format!("{} fields, the header has {}", record.len(), header.len())));
+                return Err(Error::input(
+                    format!("{source} line {line}"),
+                    format!("{} fields, the header has {}", record.len(), header.len()),
+                ));
             }
             let field = |i: usize| record.get(at[i]).unwrap_or("");
             let lang = |i: usize| {
-                parse_language(field(i)).ok_or_else(|| Error::input(location(COLUMNS[i]), format!("`{}` is neither an LRPO language name nor a language code", field(i))))
+                parse_language(field(i)).ok_or_else(|| {
+                    Error::input(
+                        location(COLUMNS[i]),
+                        format!("`{}` is neither an LRPO language name nor a language code", field(i)),
+                    )
+                })
             };
             let (a, b) = (lang(0)?, lang(1)?);
-            let count: u64 = field(2).parse().map_err(|_| Error::input(location("count"), format!("`{}` is not a non-negative integer", field(2))))?;
+            let count: u64 = field(2).parse().map_err(|_| {
+                Error::input(location("count"), format!("`{}` is not a non-negative integer", field(2)))
+            })?;
             let number = |i: usize| -> Result<f64> {
                 match field(i).parse::<f64>() {
                     Ok(v) if v.is_finite() => Ok(v),
@@ -142,7 +154,10 @@ impl PairStats {
             }
             let key = pair_key(&a, &b);
             if let Some(first) = seen.insert(key.clone(), line) {
-                return Err(Error::input(format!("{source} line {line}"), format!("pair {}-{} already given on line {first}", key.0, key.1)));
+                return Err(Error::input(
+                    format!("{source} line {line}"),
+                    format!("pair {}-{} already given on line {first}", key.0, key.1),
+                ));
             }
             rows.push((key, PairStat { count, mean, std }));
         }

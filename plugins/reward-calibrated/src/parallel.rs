@@ -44,7 +44,10 @@ impl ParallelCorpus {
                     .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "jsonl")))
                     .collect();
                 if found.is_empty() {
-                    return Err(Error::input(path.display().to_string(), "no *.json or *.jsonl file in this directory"));
+                    return Err(Error::input(
+                        path.display().to_string(),
+                        "no *.json or *.jsonl file in this directory",
+                    ));
                 }
                 found.sort();
                 files.extend(found);
@@ -59,17 +62,28 @@ impl ParallelCorpus {
             let items = match file.extension().and_then(|e| e.to_str()) {
                 Some("jsonl") => read_jsonl(&file, &text, field.unwrap_or("chosen"))?,
                 Some("json") => read_squad(&file, &text, field.unwrap_or("question"))?,
-                _ => return Err(Error::input(file.display().to_string(), "expected a .jsonl or a SQuAD-style .json file")),
+                _ => {
+                    return Err(Error::input(
+                        file.display().to_string(),
+                        "expected a .jsonl or a SQuAD-style .json file",
+                    ))
+                }
             };
             for (location, item) in items {
                 if let Some(first) = seen.insert((item.id.clone(), item.lang.clone()), location.clone()) {
-                    return Err(Error::input(location, format!("id `{}` in language {} already given at {first}", item.id, item.lang)));
+                    return Err(Error::input(
+                        location,
+                        format!("id `{}` in language {} already given at {first}", item.id, item.lang),
+                    ));
                 }
                 corpus.texts.push(item);
             }
         }
         if corpus.texts.is_empty() {
-            return Err(Error::input(paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "), "no texts"));
+            return Err(Error::input(
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                "no texts",
+            ));
         }
         Ok(corpus)
     }
@@ -94,7 +108,9 @@ impl ParallelCorpus {
 }
 
 fn language(location: &str, value: &str) -> Result<Lang> {
-    parse_language(value).ok_or_else(|| Error::input(location.to_string(), format!("`{value}` is neither an LRPO language name nor a language code")))
+    parse_language(value).ok_or_else(|| {
+        Error::input(location.to_string(), format!("`{value}` is neither an LRPO language name nor a language code"))
+    })
 }
 
 fn read_jsonl(file: &Path, text: &str, field: &str) -> Result<Vec<(String, ParallelText)>> {
@@ -125,27 +141,56 @@ fn read_squad(file: &Path, text: &str, field: &str) -> Result<Vec<(String, Paral
     let code = stem.rsplit('.').next().unwrap_or(stem);
     let lang = language(&format!("{name} (language from the file name)"), code)?;
     let root: Value = serde_json::from_str(text).map_err(|e| Error::input(name.clone(), e.to_string()))?;
-    let articles = root.get("data").and_then(Value::as_array).ok_or_else(|| Error::input(format!("{name}, field `data`"), "missing or not a list"))?;
+    let articles = root
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::input(format!("{name}, field `data`"), "missing or not a list"))?;
     let mut out = Vec::new();
     for (a, article) in articles.iter().enumerate() {
-        let paragraphs = article.get("paragraphs").and_then(Value::as_array).ok_or_else(|| Error::input(format!("{name}, data[{a}].paragraphs"), "missing or not a list"))?;
+        let paragraphs = article
+            .get("paragraphs")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::input(format!("{name}, data[{a}].paragraphs"), "missing or not a list"))?;
         for (p, paragraph) in paragraphs.iter().enumerate() {
             let at = format!("{name}, data[{a}].paragraphs[{p}]");
             match field {
                 "context" => {
-                    let context = paragraph.get("context").and_then(Value::as_str).ok_or_else(|| Error::input(format!("{at}.context"), "missing or not a string"))?;
-                    out.push((at.clone(), ParallelText { id: format!("{a}/{p}"), lang: lang.clone(), text: context.to_string() }));
+                    let context = paragraph
+                        .get("context")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| Error::input(format!("{at}.context"), "missing or not a string"))?;
+                    out.push((
+                        at.clone(),
+                        ParallelText { id: format!("{a}/{p}"), lang: lang.clone(), text: context.to_string() },
+                    ));
                 }
                 "question" => {
-                    let qas = paragraph.get("qas").and_then(Value::as_array).ok_or_else(|| Error::input(format!("{at}.qas"), "missing or not a list"))?;
+                    let qas = paragraph
+                        .get("qas")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| Error::input(format!("{at}.qas"), "missing or not a list"))?;
                     for (q, qa) in qas.iter().enumerate() {
                         let here = format!("{at}.qas[{q}]");
-                        let id = qa.get("id").and_then(Value::as_str).ok_or_else(|| Error::input(format!("{here}.id"), "missing or not a string"))?;
-                        let question = qa.get("question").and_then(Value::as_str).ok_or_else(|| Error::input(format!("{here}.question"), "missing or not a string"))?;
-                        out.push((here, ParallelText { id: id.to_string(), lang: lang.clone(), text: question.to_string() }));
+                        let id = qa
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| Error::input(format!("{here}.id"), "missing or not a string"))?;
+                        let question = qa
+                            .get("question")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| Error::input(format!("{here}.question"), "missing or not a string"))?;
+                        out.push((
+                            here,
+                            ParallelText { id: id.to_string(), lang: lang.clone(), text: question.to_string() },
+                        ));
                     }
                 }
-                other => return Err(Error::input(name.clone(), format!("field `{other}`: SQuAD files offer `question` or `context`"))),
+                other => {
+                    return Err(Error::input(
+                        name.clone(),
+                        format!("field `{other}`: SQuAD files offer `question` or `context`"),
+                    ))
+                }
             }
         }
     }
@@ -185,7 +230,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ok = r#"{"id": "a", "language": "german", "chosen": "Hallo"}"#;
         let cases = [
-            (format!("{ok}\n{{\"id\": \"b\", \"language\": \"klingon\", \"chosen\": \"x\"}}\n"), "line 2, field `language`"),
+            (
+                format!("{ok}\n{{\"id\": \"b\", \"language\": \"klingon\", \"chosen\": \"x\"}}\n"),
+                "line 2, field `language`",
+            ),
             (format!("{ok}\n{{\"id\": \"b\", \"language\": \"de\"}}\n"), "line 2, field `chosen`"),
             (format!("{ok}\n{ok}\n"), "line 2"),
             (format!("{ok}\nnot json\n"), "line 2"),

@@ -52,8 +52,10 @@ fn main() {
     let config = SamplerConfig { model_dir: Some(dir.clone()), device: "cpu".into(), ..Default::default() };
     let mut sampler = Sampler::from_config(config).expect("sampler");
     let tok = &sampler.generator().tokenizer;
-    let prompts: Vec<String> =
-        questions().iter().map(|q| tok.apply_chat_template(&[ChatMessage::new("user", q.as_str())], true).expect("template")).collect();
+    let prompts: Vec<String> = questions()
+        .iter()
+        .map(|q| tok.apply_chat_template(&[ChatMessage::new("user", q.as_str())], true).expect("template"))
+        .collect();
     assert_eq!(prompts.len(), PROMPTS);
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| tok.encode(p, false).expect("encode")).collect();
     let work = std::env::temp_dir().join(format!("lrpo-rollout-bench-{}.json", std::process::id()));

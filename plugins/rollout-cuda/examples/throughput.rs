@@ -21,10 +21,21 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let questions = ["What is the capital of France?", "Explain photosynthesis briefly.", "Wie spät ist es in Tokio?", "¿Qué es un agujero negro?",
-        "Назовите три цвета.", "Viết một câu về biển.", "中国的首都是哪里?", "Name a prime number above 100."];
+    let questions = [
+        "What is the capital of France?",
+        "Explain photosynthesis briefly.",
+        "Wie spät ist es in Tokio?",
+        "¿Qué es un agujero negro?",
+        "Назовите три цвета.",
+        "Viết một câu về biển.",
+        "中国的首都是哪里?",
+        "Name a prime number above 100.",
+    ];
     let tok = &sampler.generator().tokenizer;
-    let prompts: Vec<String> = questions.iter().map(|q| tok.apply_chat_template(&[ChatMessage::new("user", *q)], true).expect("template")).collect();
+    let prompts: Vec<String> = questions
+        .iter()
+        .map(|q| tok.apply_chat_template(&[ChatMessage::new("user", *q)], true).expect("template"))
+        .collect();
     for round in 0..=reps {
         let requests: Vec<GenerationRequest> = (0..32)
             .map(|i| GenerationRequest {

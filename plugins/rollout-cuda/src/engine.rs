@@ -111,7 +111,11 @@ impl Generator {
             if ids.len() + r.max_new_tokens as usize > limit {
                 return Err(Error::input(
                     what.clone(),
-                    format!("{} prompt tokens + max_new_tokens {} exceed the model's {limit} positions", ids.len(), r.max_new_tokens),
+                    format!(
+                        "{} prompt tokens + max_new_tokens {} exceed the model's {limit} positions",
+                        ids.len(),
+                        r.max_new_tokens
+                    ),
                 ));
             }
             encoded.entry(r.prompt.as_str()).or_insert_with(|| ids.clone());
@@ -142,7 +146,12 @@ impl Generator {
             .collect()
     }
 
-    fn run_chunk(&self, requests: &[GenerationRequest], chunk: &Chunk, results: &mut [Option<GenerationResult>]) -> Result<()> {
+    fn run_chunk(
+        &self,
+        requests: &[GenerationRequest],
+        chunk: &Chunk,
+        results: &mut [Option<GenerationResult>],
+    ) -> Result<()> {
         let batch = self.tokenizer.pad_batch(&chunk.prompts)?;
         let mut cache = KvCache::new();
         let hidden = self.model.forward_hidden(&batch.input_ids, Some(&batch.attention_mask), Some(&mut cache))?;
@@ -161,7 +170,11 @@ impl Generator {
                 Row {
                     request: r,
                     slot,
-                    rule: StopRule { stop_ids, stop_strings: req.stop_strings.clone(), max_new_tokens: req.max_new_tokens as usize },
+                    rule: StopRule {
+                        stop_ids,
+                        stop_strings: req.stop_strings.clone(),
+                        max_new_tokens: req.max_new_tokens as usize,
+                    },
                     rng: ChaCha8Rng::seed_from_u64(req.seed),
                     tokens: Vec::new(),
                     logprobs: Vec::new(),
@@ -183,8 +196,10 @@ impl Generator {
                 }
                 None => sampling::sample(&logits, &params, &uniforms)?,
             };
-            let tokens: Vec<i64> = Vec::<i64>::try_from(&tokens.to_device(tch::Device::Cpu)).map_err(torch("reading tokens"))?;
-            let logprobs: Vec<f32> = Vec::<f32>::try_from(&logprobs.to_device(tch::Device::Cpu)).map_err(torch("reading log-probs"))?;
+            let tokens: Vec<i64> =
+                Vec::<i64>::try_from(&tokens.to_device(tch::Device::Cpu)).map_err(torch("reading tokens"))?;
+            let logprobs: Vec<f32> =
+                Vec::<f32>::try_from(&logprobs.to_device(tch::Device::Cpu)).map_err(torch("reading log-probs"))?;
             let mut keep = Vec::with_capacity(rows.len());
             let mut next = Vec::with_capacity(rows.len());
             let mut still = Vec::with_capacity(rows.len());

@@ -66,14 +66,21 @@ impl Sampler {
         if let tch::Device::Cuda(i) = device {
             let seen = tch::Cuda::device_count();
             if i as i64 >= seen {
-                return Err(Error::config("device", format!("cuda:{i} requested but {seen} CUDA device(s) are visible")));
+                return Err(Error::config(
+                    "device",
+                    format!("cuda:{i} requested but {seen} CUDA device(s) are visible"),
+                ));
             }
         }
         let dir = config.model_dir.clone().unwrap_or_else(|| lrpo_core::paths::model_dir(DEFAULT_MODEL));
         if !dir.join("config.json").is_file() {
             return Err(Error::config(
                 "model_dir",
-                format!("{} has no config.json (run {} to import the default model)", dir.display(), lrpo_core::paths::SETUP_COMMAND),
+                format!(
+                    "{} has no config.json (run {} to import the default model)",
+                    dir.display(),
+                    lrpo_core::paths::SETUP_COMMAND
+                ),
             ));
         }
         let model = DecoderLm::from_dir(&dir, kind, device)?;

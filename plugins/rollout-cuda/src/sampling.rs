@@ -93,7 +93,11 @@ pub fn filtered_probs(logits: &Tensor, params: &RowParams) -> Result<Tensor> {
         // The prefix length is the number of entries whose mass before them is still short of
         // top_p; entry 0 is always kept.
         let before = (&top_k_mass - &sorted * &in_k) / &total;
-        let count = before.lt_tensor(&want).logical_and(&in_k).sum_dim_intlist([-1i64].as_slice(), true, Kind::Int64).clamp_min(1);
+        let count = before
+            .lt_tensor(&want)
+            .logical_and(&in_k)
+            .sum_dim_intlist([-1i64].as_slice(), true, Kind::Int64)
+            .clamp_min(1);
         let tp = sorted.gather(1, &(count - 1), false);
         let off = want.ge(1.0);
         let tp = tp.where_self(&off.logical_not(), &Tensor::zeros_like(&tp));
@@ -104,7 +108,8 @@ pub fn filtered_probs(logits: &Tensor, params: &RowParams) -> Result<Tensor> {
     // Greedy rows: all mass on the first argmax, so the inverse-CDF pick returns it for any u.
     let greedy: Vec<bool> = params.temperature.iter().map(|&t| t == 0.0).collect();
     if greedy.iter().any(|&g| g) {
-        let one_hot = Tensor::zeros([rows, vocab], (Kind::Float, device)).scatter_value(1, &probs.argmax(-1, true), 1.0);
+        let one_hot =
+            Tensor::zeros([rows, vocab], (Kind::Float, device)).scatter_value(1, &probs.argmax(-1, true), 1.0);
         let is_greedy = Tensor::from_slice(&greedy).to_device(device).unsqueeze(1);
         filtered = one_hot.where_self(&is_greedy, &filtered);
     }
@@ -124,7 +129,8 @@ pub fn pick(probs: &Tensor, uniforms: &[f32]) -> Result<Tensor> {
     let target = RowParams::column(uniforms, probs.device()) * total;
     let index = cdf.le_tensor(&target).sum_dim_intlist([-1i64].as_slice(), false, Kind::Int64);
     // Rounding can put `target` at the very top of the CDF; the last kept token is then meant.
-    let last_kept = (probs.gt(0.0).to_kind(Kind::Int64) * Tensor::arange(size[1], (Kind::Int64, probs.device()))).amax([-1i64].as_slice(), false);
+    let last_kept = (probs.gt(0.0).to_kind(Kind::Int64) * Tensor::arange(size[1], (Kind::Int64, probs.device())))
+        .amax([-1i64].as_slice(), false);
     Ok(index.minimum(&last_kept))
 }
 

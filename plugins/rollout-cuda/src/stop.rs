@@ -8,7 +8,9 @@ pub enum Verdict {
     Running,
     Done(FinishReason),
     /// A stop string ended at the last token; the text before the stop string is kept.
-    StopString { text: String },
+    StopString {
+        text: String,
+    },
 }
 
 /// What ends one request's sequence.
@@ -25,7 +27,11 @@ impl StopRule {
     ///
     /// Stop ids win over stop strings, and both over the length budget, so a sequence whose last
     /// allowed token is EOS reports `Stop`, as transformers and vLLM do.
-    pub fn judge(&self, tokens: &[u32], decode: impl FnOnce(&[u32]) -> lrpo_core::Result<String>) -> lrpo_core::Result<Verdict> {
+    pub fn judge(
+        &self,
+        tokens: &[u32],
+        decode: impl FnOnce(&[u32]) -> lrpo_core::Result<String>,
+    ) -> lrpo_core::Result<Verdict> {
         let Some(&last) = tokens.last() else { return Ok(Verdict::Running) };
         if self.stop_ids.contains(&last) {
             return Ok(Verdict::Done(FinishReason::Stop));
@@ -63,7 +69,11 @@ mod tests {
 
     #[test]
     fn earliest_stop_string_cuts_the_text() {
-        let rule = StopRule { stop_ids: vec![], stop_strings: vec!["cd".into(), "bc".into(), String::new()], max_new_tokens: 10 };
+        let rule = StopRule {
+            stop_ids: vec![],
+            stop_strings: vec!["cd".into(), "bc".into(), String::new()],
+            max_new_tokens: 10,
+        };
         assert_eq!(rule.judge(&[0, 1], letters).unwrap(), Verdict::Running);
         assert_eq!(rule.judge(&[0, 1, 2, 3], letters).unwrap(), Verdict::StopString { text: "a".into() });
     }

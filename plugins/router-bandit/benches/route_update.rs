@@ -6,8 +6,8 @@
 
 use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use lrpo_core::Router;
-use lrpo_router_conformance::workload::{bench_config, bench_workload};
 use lrpo_router_bandit::router_from_json;
+use lrpo_router_conformance::workload::{bench_config, bench_workload};
 use lrpo_sdk::router::{GuestRouter, HostRouter};
 use std::path::PathBuf;
 
@@ -29,27 +29,20 @@ fn route_update(c: &mut Criterion) {
     for component in ROUTERS {
         let mut router: Box<dyn Router> = match component.strip_suffix("-ffi") {
             Some(inner) => {
-                let guest = GuestRouter::boxed(
-                    router_from_json(inner, "bench", config(component)).unwrap(),
-                    "bench",
-                );
+                let guest = GuestRouter::boxed(router_from_json(inner, "bench", config(component)).unwrap(), "bench");
                 Box::new(HostRouter::new(guest).unwrap())
             }
             None => router_from_json(component, "bench", config(component)).unwrap(),
         };
         let mut step = 0u64;
-        group.bench_with_input(
-            BenchmarkId::from_parameter(component),
-            &request,
-            |b, request| {
-                b.iter(|| {
-                    step += 1;
-                    let picks = router.route(black_box(request)).unwrap();
-                    let update = router.update(step, black_box(&feedback)).unwrap();
-                    black_box((picks, update))
-                })
-            },
-        );
+        group.bench_with_input(BenchmarkId::from_parameter(component), &request, |b, request| {
+            b.iter(|| {
+                step += 1;
+                let picks = router.route(black_box(request)).unwrap();
+                let update = router.update(step, black_box(&feedback)).unwrap();
+                black_box((picks, update))
+            })
+        });
     }
     group.finish();
 }
@@ -60,14 +53,9 @@ fn mean_ns(component: &str) -> Option<f64> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target
-        .join("criterion/route_update_2048x15")
-        .join(component)
-        .join("new/estimates.json");
+    let path = target.join("criterion/route_update_2048x15").join(component).join("new/estimates.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    json["slope"]["point_estimate"]
-        .as_f64()
-        .or_else(|| json["mean"]["point_estimate"].as_f64())
+    json["slope"]["point_estimate"].as_f64().or_else(|| json["mean"]["point_estimate"].as_f64())
 }
 
 fn main() {
@@ -90,9 +78,6 @@ fn main() {
         }
     }
     if let (Some(direct), Some(ffi)) = (mean_ns("lrpo-bandit"), mean_ns("lrpo-bandit-ffi")) {
-        println!(
-            "  lrpo-bandit through the FFI adapters / direct: {:.3}",
-            ffi / direct
-        );
+        println!("  lrpo-bandit through the FFI adapters / direct: {:.3}", ffi / direct);
     }
 }

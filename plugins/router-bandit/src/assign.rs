@@ -78,53 +78,31 @@ mod tests {
 
     #[test]
     fn tv11_two_original_copies_then_draws() {
-        let rules = GroupRules {
-            orig_lang_min: 2,
-            routing: true,
-        };
+        let rules = GroupRules { orig_lang_min: 2, routing: true };
         let out = assign_languages(&request(None, true), rules, |_| Lang::new("zh"));
-        assert_eq!(
-            codes(&out[0]),
-            ["ja", "ja", "zh", "zh", "zh", "zh", "zh", "zh"]
-        );
+        assert_eq!(codes(&out[0]), ["ja", "ja", "zh", "zh", "zh", "zh", "zh", "zh"]);
     }
 
     #[test]
     fn tv11_translation_keeps_the_fixed_language() {
-        let rules = GroupRules {
-            orig_lang_min: 2,
-            routing: true,
-        };
+        let rules = GroupRules { orig_lang_min: 2, routing: true };
         let out = assign_languages(&request(Some("ja"), true), rules, |_| Lang::new("zh"));
         assert_eq!(codes(&out[0]), ["ja"; 8]);
     }
 
     #[test]
     fn validation_and_disabled_router_keep_the_original() {
-        let on = GroupRules {
-            orig_lang_min: 2,
-            routing: true,
-        };
-        let out = assign_languages(&request(None, false), on, |_| {
-            panic!("no draw in validation")
-        });
+        let on = GroupRules { orig_lang_min: 2, routing: true };
+        let out = assign_languages(&request(None, false), on, |_| panic!("no draw in validation"));
         assert_eq!(codes(&out[0]), ["ja"; 8]);
-        let off = GroupRules {
-            orig_lang_min: 2,
-            routing: false,
-        };
-        let out = assign_languages(&request(None, true), off, |_| {
-            panic!("disabled router drew")
-        });
+        let off = GroupRules { orig_lang_min: 2, routing: false };
+        let out = assign_languages(&request(None, true), off, |_| panic!("disabled router drew"));
         assert_eq!(codes(&out[0]), ["ja"; 8]);
     }
 
     #[test]
     fn without_minimum_every_copy_is_drawn() {
-        let rules = GroupRules {
-            orig_lang_min: 0,
-            routing: true,
-        };
+        let rules = GroupRules { orig_lang_min: 0, routing: true };
         let mut calls = 0;
         let out = assign_languages(&request(None, true), rules, |_| {
             calls += 1;

@@ -9,9 +9,7 @@ use crate::rng::{self, RngState};
 use crate::schedule::Schedule;
 use crate::state::{self, STATE_VERSION};
 use crate::values::{effective, softmax, sum_logits, ValueTable};
-use lrpo_core::{
-    Error, Lang, Result, RouteContext, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate,
-};
+use lrpo_core::{Error, Lang, Result, RouteContext, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -70,15 +68,9 @@ impl LrpoBandit {
         let normalisation = Normalisation {
             norm: config.group_norm,
             eps: config.group_norm_eps,
-            pool_non_regional: config
-                .aggregate_non_regional
-                .then(|| config.regional_topic.clone()),
+            pool_non_regional: config.aggregate_non_regional.then(|| config.regional_topic.clone()),
         };
-        let index = languages
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.clone(), i))
-            .collect();
+        let index = languages.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect();
         tracing::debug!(instance, languages = languages.len(), "lrpo-bandit ready");
         Ok(LrpoBandit {
             instance: instance.to_string(),
@@ -150,11 +142,9 @@ impl LrpoBandit {
     fn flush(&mut self) {
         let len = self.languages.len();
         for cell in self.buffer.cell_values(&self.normalisation) {
-            self.q_topic
-                .ema(&cell.topic, len, cell.lang, self.config.alpha, cell.value);
+            self.q_topic.ema(&cell.topic, len, cell.lang, self.config.alpha, cell.value);
             if cell.topic == self.config.regional_topic {
-                self.q_region
-                    .ema(&cell.region, len, cell.lang, self.config.alpha, cell.value);
+                self.q_region.ema(&cell.region, len, cell.lang, self.config.alpha, cell.value);
             }
         }
         self.buffer.clear();
@@ -198,10 +188,7 @@ impl Router for LrpoBandit {
 
     fn route(&mut self, request: &RouteRequest) -> Result<Vec<Vec<Lang>>> {
         self.apply_schedules();
-        let rules = GroupRules {
-            orig_lang_min: self.config.orig_lang_min,
-            routing: self.config.enabled,
-        };
+        let rules = GroupRules { orig_lang_min: self.config.orig_lang_min, routing: self.config.enabled };
         // Copies of one group share a context, so its distribution is built once per group.
         let mut last: Option<(*const RouteContext, Vec<f64>)> = None;
         let picks = assign_languages(request, rules, |ctx| {
@@ -220,8 +207,7 @@ impl Router for LrpoBandit {
         if !self.config.enabled {
             return Ok(RouterUpdate::default());
         }
-        self.buffer
-            .add(feedback, &self.index, &self.normalisation)?;
+        self.buffer.add(feedback, &self.index, &self.normalisation)?;
         self.step += 1;
         let log_every = self.config.log_every;
         // Reported before the flush, so the log shows the values this step sampled from.
@@ -255,12 +241,8 @@ impl Router for LrpoBandit {
         state::check_vectors("q_topic", len, s.q_topic.iter())?;
         state::check_vectors("q_region", len, s.q_region.iter())?;
         s.buffer.check(len)?;
-        if !(s.temperature.is_finite() && s.temperature >= 0.0 && (0.0..=1.0).contains(&s.epsilon))
-        {
-            return Err(Error::State(format!(
-                "temperature {} / epsilon {} out of range",
-                s.temperature, s.epsilon
-            )));
+        if !(s.temperature.is_finite() && s.temperature >= 0.0 && (0.0..=1.0).contains(&s.epsilon)) {
+            return Err(Error::State(format!("temperature {} / epsilon {} out of range", s.temperature, s.epsilon)));
         }
         self.rng = rng::restore(&s.rng)?;
         self.step = s.step;
@@ -294,8 +276,7 @@ mod tests {
     }
 
     fn edited_state(router: &LrpoBandit, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
-        let mut s: serde_json::Value =
-            serde_json::from_slice(&router.save_state().unwrap()).unwrap();
+        let mut s: serde_json::Value = serde_json::from_slice(&router.save_state().unwrap()).unwrap();
         edit(&mut s);
         s.to_string().into_bytes()
     }
@@ -304,18 +285,10 @@ mod tests {
     fn state_of_another_component_or_language_set_is_refused() {
         let mut router = bandit(json!({}));
         let uniform = crate::UniformRouter::new("u", Default::default()).unwrap();
-        let err = router
-            .load_state(&uniform.save_state().unwrap())
-            .unwrap_err()
-            .to_string();
+        let err = router.load_state(&uniform.save_state().unwrap()).unwrap_err().to_string();
         assert!(err.contains("belongs to component `uniform`"), "{err}");
-        let small = bandit(
-            json!({ "topic_mixes": { "T": "en:1" }, "region_mixes": {}, "extra_languages": [] }),
-        );
-        let err = router
-            .load_state(&small.save_state().unwrap())
-            .unwrap_err()
-            .to_string();
+        let small = bandit(json!({ "topic_mixes": { "T": "en:1" }, "region_mixes": {}, "extra_languages": [] }));
+        let err = router.load_state(&small.save_state().unwrap()).unwrap_err().to_string();
         assert!(err.contains("saved with languages [en]"), "{err}");
     }
 
@@ -324,31 +297,16 @@ mod tests {
         let mut router = bandit(json!({}));
         let short = edited_state(&router, |s| s["q_region"]["China"] = json!([0.0, 1.0]));
         let err = router.load_state(&short).unwrap_err().to_string();
-        assert!(
-            err.contains("q_region[`China`] has 2 values, expected 15"),
-            "{err}"
-        );
+        assert!(err.contains("q_region[`China`] has 2 values, expected 15"), "{err}");
         let bad_lang = edited_state(&router, |s| {
-            s["buffer"] =
-                json!([{ "topic": "T", "region": "None", "lang": 99, "sum": 0.5, "count": 1 }])
+            s["buffer"] = json!([{ "topic": "T", "region": "None", "lang": 99, "sum": 0.5, "count": 1 }])
         });
-        assert!(router
-            .load_state(&bad_lang)
-            .unwrap_err()
-            .to_string()
-            .contains("buffer[0]"));
+        assert!(router.load_state(&bad_lang).unwrap_err().to_string().contains("buffer[0]"));
         let bad_eps = edited_state(&router, |s| s["epsilon"] = json!(2.0));
-        assert!(router
-            .load_state(&bad_eps)
-            .unwrap_err()
-            .to_string()
-            .contains("epsilon 2"));
+        assert!(router.load_state(&bad_eps).unwrap_err().to_string().contains("epsilon 2"));
         // A refused state leaves the router as it was.
         assert_eq!(router.step(), 0);
-        assert_eq!(
-            router.region_values().get("China").map(<[f32]>::len),
-            Some(15)
-        );
+        assert_eq!(router.region_values().get("China").map(<[f32]>::len), Some(15));
     }
 
     #[test]
@@ -380,12 +338,7 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(draw_index(&mut rng, &[0.0, 1.0, 0.0], 0.0), 1);
         }
-        let hits = (0..3000)
-            .filter(|_| draw_index(&mut rng, &[1.0, 0.0, 0.0], 1.0) == 2)
-            .count();
-        assert!(
-            (800..1200).contains(&hits),
-            "epsilon = 1 must be uniform, got {hits}/3000 on index 2"
-        );
+        let hits = (0..3000).filter(|_| draw_index(&mut rng, &[1.0, 0.0, 0.0], 1.0) == 2).count();
+        assert!((800..1200).contains(&hits), "epsilon = 1 must be uniform, got {hits}/3000 on index 2");
     }
 }

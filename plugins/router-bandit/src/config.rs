@@ -1,9 +1,7 @@
 //! The `lrpo-bandit` config table (spec §3.11, keys without the `lang_policy_` prefix).
 
 use crate::feedback::GroupNorm;
-use crate::mix::{
-    reference_extra_languages, uniform_mix_text, REFERENCE_REGIONS, REFERENCE_TOPICS,
-};
+use crate::mix::{reference_extra_languages, uniform_mix_text, REFERENCE_REGIONS, REFERENCE_TOPICS};
 use crate::schedule::Schedule;
 use indexmap::IndexMap;
 use lrpo_core::{Error, Result};
@@ -84,14 +82,8 @@ impl Default for BanditConfig {
             group_norm_eps: 1e-6,
             log_every: 0,
             log_max_keys: 10,
-            topic_mixes: REFERENCE_TOPICS
-                .iter()
-                .map(|t| (t.to_string(), uniform.clone()))
-                .collect(),
-            region_mixes: REFERENCE_REGIONS
-                .iter()
-                .map(|r| (r.to_string(), uniform.clone()))
-                .collect(),
+            topic_mixes: REFERENCE_TOPICS.iter().map(|t| (t.to_string(), uniform.clone())).collect(),
+            region_mixes: REFERENCE_REGIONS.iter().map(|r| (r.to_string(), uniform.clone())).collect(),
             extra_languages: reference_extra_languages(),
             regional_topic: "Regional Knowledge".to_string(),
             aggregate_non_regional: false,
@@ -116,10 +108,7 @@ impl BanditConfig {
                 non_negative(key, v)?;
             }
         }
-        for (key, v) in [
-            ("epsilon_init", self.epsilon_init),
-            ("epsilon_min", self.epsilon_min),
-        ] {
+        for (key, v) in [("epsilon_init", self.epsilon_init), ("epsilon_min", self.epsilon_min)] {
             if let Some(v) = v {
                 unit_interval(key, v)?;
             }
@@ -127,10 +116,7 @@ impl BanditConfig {
         non_negative("group_norm_eps", self.group_norm_eps)?;
         for (i, code) in self.extra_languages.iter().enumerate() {
             if code.trim().is_empty() {
-                return Err(Error::config(
-                    format!("extra_languages[{i}]"),
-                    "empty language code",
-                ));
+                return Err(Error::config(format!("extra_languages[{i}]"), "empty language code"));
             }
         }
         Ok(())
@@ -157,10 +143,7 @@ pub(crate) fn non_negative(key: &str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(Error::config(
-            key,
-            format!("must be a finite number >= 0, got {v}"),
-        ))
+        Err(Error::config(key, format!("must be a finite number >= 0, got {v}")))
     }
 }
 
@@ -184,15 +167,9 @@ mod tests {
     fn empty_table_is_the_reference_default() {
         let c = parse(serde_json::json!({})).unwrap();
         c.validate().unwrap();
-        assert_eq!(
-            (c.alpha, c.update_every, c.orig_lang_min, c.log_max_keys),
-            (0.1, 1, 0, 10)
-        );
+        assert_eq!((c.alpha, c.update_every, c.orig_lang_min, c.log_max_keys), (0.1, 1, 0, 10));
         assert_eq!(c.topic_mixes.len(), 5);
-        assert_eq!(
-            c.region_mixes.keys().next().map(String::as_str),
-            Some("Russia")
-        );
+        assert_eq!(c.region_mixes.keys().next().map(String::as_str), Some("Russia"));
         assert_eq!(c.region_mixes.len(), 24);
         assert_eq!(c.group_norm, GroupNorm::None);
     }
@@ -206,29 +183,13 @@ mod tests {
     #[test]
     fn out_of_range_values_name_the_key() {
         let c = parse(serde_json::json!({"alpha": 1.5})).unwrap();
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("config `alpha`"));
+        assert!(c.validate().unwrap_err().to_string().contains("config `alpha`"));
         let c = parse(serde_json::json!({"epsilon_min": -0.1})).unwrap();
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("config `epsilon_min`"));
+        assert!(c.validate().unwrap_err().to_string().contains("config `epsilon_min`"));
         let c = parse(serde_json::json!({"temperature_decay": -1.0})).unwrap();
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("config `temperature_decay`"));
+        assert!(c.validate().unwrap_err().to_string().contains("config `temperature_decay`"));
         let c = parse(serde_json::json!({"extra_languages": ["en", " "]})).unwrap();
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("extra_languages[1]"));
+        assert!(c.validate().unwrap_err().to_string().contains("extra_languages[1]"));
     }
 
     #[test]

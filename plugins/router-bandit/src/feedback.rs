@@ -83,12 +83,7 @@ pub struct RewardBuffer {
 
 impl From<Vec<PendingCell>> for RewardBuffer {
     fn from(cells: Vec<PendingCell>) -> Self {
-        RewardBuffer {
-            cells: cells
-                .into_iter()
-                .map(|c| ((c.topic, c.region, c.lang), (c.sum, c.count)))
-                .collect(),
-        }
+        RewardBuffer { cells: cells.into_iter().map(|c| ((c.topic, c.region, c.lang), (c.sum, c.count))).collect() }
     }
 }
 
@@ -97,13 +92,7 @@ impl From<RewardBuffer> for Vec<PendingCell> {
         buffer
             .cells
             .into_iter()
-            .map(|((topic, region, lang), (sum, count))| PendingCell {
-                topic,
-                region,
-                lang,
-                sum,
-                count,
-            })
+            .map(|((topic, region, lang), (sum, count))| PendingCell { topic, region, lang, sum, count })
             .collect()
     }
 }
@@ -118,16 +107,9 @@ impl RewardBuffer {
         index: &HashMap<Lang, usize>,
         norm: &Normalisation,
     ) -> Result<()> {
-        if let Some((row, f)) = feedback
-            .iter()
-            .enumerate()
-            .find(|(_, f)| !f.reward.is_finite())
-        {
+        if let Some((row, f)) = feedback.iter().enumerate().find(|(_, f)| !f.reward.is_finite()) {
             return Err(Error::input(
-                format!(
-                    "router feedback row {row} (topic `{}`, lang `{}`)",
-                    f.topic, f.lang
-                ),
+                format!("router feedback row {row} (topic `{}`, lang `{}`)", f.topic, f.lang),
                 format!("reward must be finite, got {}", f.reward),
             ));
         }
@@ -141,10 +123,7 @@ impl RewardBuffer {
             };
             let cell = match self.cells.get_index_of(&CellRef(&f.topic, region, lang)) {
                 Some(i) => &mut self.cells[i],
-                None => self
-                    .cells
-                    .entry((f.topic.clone(), region.to_string(), lang))
-                    .or_insert((0.0, 0)),
+                None => self.cells.entry((f.topic.clone(), region.to_string(), lang)).or_insert((0.0, 0)),
             };
             cell.0 += f.reward;
             cell.1 += 1;
@@ -162,11 +141,7 @@ impl RewardBuffer {
 
     /// A saved buffer must index known languages and hold finite sums and positive counts.
     pub fn check(&self, languages: usize) -> Result<()> {
-        match self
-            .cells
-            .iter()
-            .position(|((_, _, l), (s, n))| *l >= languages || !s.is_finite() || *n == 0)
-        {
+        match self.cells.iter().position(|((_, _, l), (s, n))| *l >= languages || !s.is_finite() || *n == 0) {
             None => Ok(()),
             Some(i) => Err(Error::State(format!(
                 "buffer[{i}] has a language index >= {languages}, a non-finite sum or a zero count"
@@ -176,19 +151,12 @@ impl RewardBuffer {
 
     /// Per-cell means normalised per (topic, region) group, in first-seen order.
     pub fn cell_values(&self, norm: &Normalisation) -> Vec<CellValue> {
-        let means: Vec<f64> = self
-            .cells
-            .values()
-            .map(|(sum, n)| sum / *n as f64)
-            .collect();
+        let means: Vec<f64> = self.cells.values().map(|(sum, n)| sum / *n as f64).collect();
         let mut groups: HashMap<(&str, &str), (f64, f64)> = HashMap::new();
         if norm.norm != GroupNorm::None {
             let mut members: IndexMap<(&str, &str), Vec<f64>> = IndexMap::new();
             for ((tp, rg, _), &m) in self.cells.keys().zip(&means) {
-                members
-                    .entry((tp.as_str(), rg.as_str()))
-                    .or_default()
-                    .push(m);
+                members.entry((tp.as_str(), rg.as_str())).or_default().push(m);
             }
             for (group, ms) in members {
                 let n = ms.len() as f64;
@@ -215,12 +183,7 @@ impl RewardBuffer {
                         }
                     }
                 };
-                CellValue {
-                    topic: tp.clone(),
-                    region: rg.clone(),
-                    lang: *lang,
-                    value,
-                }
+                CellValue { topic: tp.clone(), region: rg.clone(), lang: *lang, value }
             })
             .collect()
     }
@@ -231,28 +194,15 @@ mod tests {
     use super::*;
 
     fn index() -> HashMap<Lang, usize> {
-        ["en", "zh", "ar", "ja"]
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (Lang::new(c), i))
-            .collect()
+        ["en", "zh", "ar", "ja"].iter().enumerate().map(|(i, c)| (Lang::new(c), i)).collect()
     }
 
     fn fb(topic: &str, region: Option<&str>, lang: &str, reward: f64) -> RouteFeedback {
-        RouteFeedback {
-            topic: topic.into(),
-            region: region.map(Into::into),
-            lang: Lang::new(lang),
-            reward,
-        }
+        RouteFeedback { topic: topic.into(), region: region.map(Into::into), lang: Lang::new(lang), reward }
     }
 
     fn norm(kind: GroupNorm) -> Normalisation {
-        Normalisation {
-            norm: kind,
-            eps: 1e-6,
-            pool_non_regional: None,
-        }
+        Normalisation { norm: kind, eps: 1e-6, pool_non_regional: None }
     }
 
     fn buffer(rows: &[RouteFeedback], n: &Normalisation) -> RewardBuffer {
@@ -276,24 +226,14 @@ mod tests {
     fn tv4_values_per_norm() {
         let values = |k| {
             let n = norm(k);
-            buffer(&tv4(), &n)
-                .cell_values(&n)
-                .iter()
-                .map(|c| c.value)
-                .collect::<Vec<_>>()
+            buffer(&tv4(), &n).cell_values(&n).iter().map(|c| c.value).collect::<Vec<_>>()
         };
         let close = |a: Vec<f64>, b: [f64; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
         assert!(close(values(GroupNorm::None), [0.7, 0.4, 0.1]));
         assert!(close(values(GroupNorm::Center), [0.3, 0.0, -0.3]));
-        assert!(close(
-            values(GroupNorm::Zscore),
-            [1.2247399, 0.0, -1.2247399]
-        ));
+        assert!(close(values(GroupNorm::Zscore), [1.2247399, 0.0, -1.2247399]));
         let n = norm(GroupNorm::Zscore);
-        assert!(buffer(&tv4(), &n)
-            .cell_values(&n)
-            .iter()
-            .all(|c| c.region == NULL_REGION));
+        assert!(buffer(&tv4(), &n).cell_values(&n).iter().all(|c| c.region == NULL_REGION));
     }
 
     #[test]
@@ -308,11 +248,7 @@ mod tests {
     #[test]
     fn single_language_group_is_zero_when_normalised() {
         let rows = [fb("T", Some("R"), "ja", 0.9)];
-        for (kind, want) in [
-            (GroupNorm::Zscore, 0.0),
-            (GroupNorm::Center, 0.0),
-            (GroupNorm::None, 0.9),
-        ] {
+        for (kind, want) in [(GroupNorm::Zscore, 0.0), (GroupNorm::Center, 0.0), (GroupNorm::None, 0.9)] {
             let n = norm(kind);
             assert_eq!(buffer(&rows, &n).cell_values(&n)[0].value, want);
         }
@@ -327,16 +263,10 @@ mod tests {
             fb("GK", Some("Japan"), "zh", 1.0),
             fb("RK", Some("Japan"), "zh", 1.0),
         ];
-        let pooled = Normalisation {
-            pool_non_regional: Some("RK".into()),
-            ..norm(GroupNorm::Zscore)
-        };
+        let pooled = Normalisation { pool_non_regional: Some("RK".into()), ..norm(GroupNorm::Zscore) };
         let cells = buffer(&rows, &pooled).cell_values(&pooled);
         assert_eq!(cells.len(), 3);
-        assert_eq!(
-            (cells[0].region.as_str(), cells[0].value),
-            (POOLED_REGION, 0.0)
-        );
+        assert_eq!((cells[0].region.as_str(), cells[0].value), (POOLED_REGION, 0.0));
         assert_eq!(cells[2].region, "Japan");
     }
 
@@ -344,26 +274,11 @@ mod tests {
     fn bad_reward_names_the_row_and_unknown_languages_are_skipped() {
         let n = norm(GroupNorm::None);
         let mut b = RewardBuffer::default();
-        b.add(
-            &[fb("T", None, "en", 0.5), fb("T", None, "th", 0.1)],
-            &index(),
-            &n,
-        )
-        .unwrap();
+        b.add(&[fb("T", None, "en", 0.5), fb("T", None, "th", 0.1)], &index(), &n).unwrap();
         assert_eq!(Vec::<PendingCell>::from(b.clone()).len(), 1);
-        let err = b
-            .add(
-                &[fb("T", None, "zh", 0.5), fb("T", None, "en", f64::NAN)],
-                &index(),
-                &n,
-            )
-            .unwrap_err();
+        let err = b.add(&[fb("T", None, "zh", 0.5), fb("T", None, "en", f64::NAN)], &index(), &n).unwrap_err();
         assert!(err.to_string().contains("router feedback row 1"), "{err}");
-        assert_eq!(
-            Vec::<PendingCell>::from(b).len(),
-            1,
-            "a rejected step must not be half-buffered"
-        );
+        assert_eq!(Vec::<PendingCell>::from(b).len(), 1, "a rejected step must not be half-buffered");
     }
 
     #[test]

@@ -62,31 +62,17 @@ pub fn router_from_json(
         config: serde_json::Value,
     ) -> lrpo_core::Result<C> {
         serde_json::from_value(config).map_err(|e| {
-            lrpo_core::Error::config(
-                format!("components.router.{instance}.config"),
-                format!("{component}: {e}"),
-            )
+            lrpo_core::Error::config(format!("components.router.{instance}.config"), format!("{component}: {e}"))
         })
     }
     Ok(match component {
-        LrpoBandit::NAME => Box::new(LrpoBandit::new(
-            instance,
-            parse(component, instance, config)?,
-        )?),
-        UniformRouter::NAME => Box::new(UniformRouter::new(
-            instance,
-            parse(component, instance, config)?,
-        )?),
-        ThompsonRouter::NAME => Box::new(ThompsonRouter::new(
-            instance,
-            parse(component, instance, config)?,
-        )?),
+        LrpoBandit::NAME => Box::new(LrpoBandit::new(instance, parse(component, instance, config)?)?),
+        UniformRouter::NAME => Box::new(UniformRouter::new(instance, parse(component, instance, config)?)?),
+        ThompsonRouter::NAME => Box::new(ThompsonRouter::new(instance, parse(component, instance, config)?)?),
         other => {
             return Err(lrpo_core::Error::config(
                 format!("components.router.{instance}.kind"),
-                format!(
-                    "unknown router `{other}` (this library has lrpo-bandit, uniform, thompson)"
-                ),
+                format!("unknown router `{other}` (this library has lrpo-bandit, uniform, thompson)"),
             ))
         }
     })

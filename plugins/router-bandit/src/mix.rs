@@ -21,36 +21,17 @@ pub fn parse_mix(key: &str, text: &str) -> Result<Mix> {
     let mut mix: Mix = Vec::new();
     for (i, part) in text.split(',').enumerate() {
         let Some((code, weight)) = part.split_once(':') else {
-            return Err(Error::config(
-                key,
-                format!(
-                    "entry {} `{part}` is not `code:weight` (mix `{text}`)",
-                    i + 1
-                ),
-            ));
+            return Err(Error::config(key, format!("entry {} `{part}` is not `code:weight` (mix `{text}`)", i + 1)));
         };
         let code = code.trim();
         if code.is_empty() {
-            return Err(Error::config(
-                key,
-                format!("entry {} `{part}` has an empty language code", i + 1),
-            ));
+            return Err(Error::config(key, format!("entry {} `{part}` has an empty language code", i + 1)));
         }
         let weight: f64 = weight.trim().parse().map_err(|_| {
-            Error::config(
-                key,
-                format!(
-                    "entry {} `{part}`: weight `{}` is not a number",
-                    i + 1,
-                    weight.trim()
-                ),
-            )
+            Error::config(key, format!("entry {} `{part}`: weight `{}` is not a number", i + 1, weight.trim()))
         })?;
         if weight.is_nan() {
-            return Err(Error::config(
-                key,
-                format!("entry {} `{part}`: weight is NaN", i + 1),
-            ));
+            return Err(Error::config(key, format!("entry {} `{part}`: weight is NaN", i + 1)));
         }
         let lang = Lang::new(code);
         // A repeated code overrides the earlier weight but keeps its position, like a dict.
@@ -64,11 +45,7 @@ pub fn parse_mix(key: &str, text: &str) -> Result<Mix> {
 
 /// The uniform mix over the 15 LRPO codes in sorted order: the shipped prior of every key.
 pub fn uniform_mix_text() -> String {
-    lrpo_core::default_languages()
-        .iter()
-        .map(|l| format!("{l}:1"))
-        .collect::<Vec<_>>()
-        .join(",")
+    lrpo_core::default_languages().iter().map(|l| format!("{l}:1")).collect::<Vec<_>>().join(",")
 }
 
 /// The reference's "extra" languages: the 15 codes in the name table's order.
@@ -80,10 +57,7 @@ pub fn reference_extra_languages() -> Vec<String> {
 /// wins; `["en"]` when nothing is configured.
 pub fn router_languages<'a>(mixes: impl IntoIterator<Item = &'a Mix>, extra: &[Lang]) -> Vec<Lang> {
     let mut out: Vec<Lang> = Vec::new();
-    let listed = mixes
-        .into_iter()
-        .flat_map(|m| m.iter().map(|(l, _)| l))
-        .chain(extra.iter());
+    let listed = mixes.into_iter().flat_map(|m| m.iter().map(|(l, _)| l)).chain(extra.iter());
     for lang in listed {
         if !out.contains(lang) {
             out.push(lang.clone());
@@ -108,10 +82,7 @@ pub fn prior_logits(mix: &Mix, languages: &[Lang]) -> Vec<f32> {
 
 /// Parses every mix of a config table (`field` is `topic_mixes` or `region_mixes`).
 pub fn parse_mixes(field: &str, table: &IndexMap<String, String>) -> Result<IndexMap<String, Mix>> {
-    table
-        .iter()
-        .map(|(key, text)| Ok((key.clone(), parse_mix(&format!("{field}.{key}"), text)?)))
-        .collect()
+    table.iter().map(|(key, text)| Ok((key.clone(), parse_mix(&format!("{field}.{key}"), text)?))).collect()
 }
 
 #[cfg(test)]
@@ -126,20 +97,10 @@ mod tests {
 
     #[test]
     fn bad_mix_names_the_key_and_entry() {
-        let err = parse_mix("topic_mixes.China", "zh:6,en")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("topic_mixes.China") && err.contains("entry 2 `en`"),
-            "{err}"
-        );
-        let err = parse_mix("region_mixes.R", "zh:lots")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("region_mixes.R") && err.contains("`lots` is not a number"),
-            "{err}"
-        );
+        let err = parse_mix("topic_mixes.China", "zh:6,en").unwrap_err().to_string();
+        assert!(err.contains("topic_mixes.China") && err.contains("entry 2 `en`"), "{err}");
+        let err = parse_mix("region_mixes.R", "zh:lots").unwrap_err().to_string();
+        assert!(err.contains("region_mixes.R") && err.contains("`lots` is not a number"), "{err}");
         let err = parse_mix("topic_mixes.T", ":1").unwrap_err().to_string();
         assert!(err.contains("empty language code"), "{err}");
     }
@@ -151,10 +112,7 @@ mod tests {
         let langs = router_languages([&a, &b], &[Lang::new("zh"), Lang::new("ja")]);
         let codes: Vec<&str> = langs.iter().map(Lang::as_str).collect();
         assert_eq!(codes, ["en", "zh", "ar", "ja"]);
-        assert_eq!(
-            router_languages(std::iter::empty::<&Mix>(), &[]),
-            vec![Lang::new("en")]
-        );
+        assert_eq!(router_languages(std::iter::empty::<&Mix>(), &[]), vec![Lang::new("en")]);
     }
 
     #[test]

@@ -21,11 +21,7 @@ pub fn seeded(seed: u64) -> ChaCha8Rng {
 
 pub fn save(rng: &ChaCha8Rng) -> RngState {
     let seed = rng.get_seed().iter().map(|b| format!("{b:02x}")).collect();
-    RngState {
-        seed,
-        stream: rng.get_stream(),
-        word_pos: rng.get_word_pos().to_string(),
-    }
+    RngState { seed, stream: rng.get_stream(), word_pos: rng.get_word_pos().to_string() }
 }
 
 pub fn restore(state: &RngState) -> Result<ChaCha8Rng> {
@@ -63,10 +59,7 @@ mod tests {
     fn malformed_state_is_an_error() {
         let mut s = save(&seeded(1));
         s.word_pos = "x".into();
-        assert!(restore(&s)
-            .unwrap_err()
-            .to_string()
-            .contains("rng.word_pos"));
+        assert!(restore(&s).unwrap_err().to_string().contains("rng.word_pos"));
         s = save(&seeded(1));
         s.seed.truncate(10);
         assert!(restore(&s).unwrap_err().to_string().contains("rng.seed"));

@@ -15,16 +15,11 @@ pub fn encode<S: Serialize>(state: &S) -> Result<Vec<u8>> {
 /// Parses state bytes after checking the header, so a checkpoint of another component or of a
 /// newer layout is refused with a message instead of being half-read.
 pub fn decode<S: DeserializeOwned>(bytes: &[u8], component: &str) -> Result<S> {
-    let header: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::State(format!("{component} state is not JSON: {e}")))?;
-    let found = header
-        .get("component")
-        .and_then(|c| c.as_str())
-        .unwrap_or("<missing>");
+    let header: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::State(format!("{component} state is not JSON: {e}")))?;
+    let found = header.get("component").and_then(|c| c.as_str()).unwrap_or("<missing>");
     if found != component {
-        return Err(Error::State(format!(
-            "state belongs to component `{found}`, not `{component}`"
-        )));
+        return Err(Error::State(format!("state belongs to component `{found}`, not `{component}`")));
     }
     match header.get("version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(STATE_VERSION) => {}
@@ -59,10 +54,7 @@ pub fn check_vectors<'a>(
 ) -> Result<()> {
     for (key, v) in vectors {
         if v.len() != len {
-            return Err(Error::State(format!(
-                "{what}[`{key}`] has {} values, expected {len}",
-                v.len()
-            )));
+            return Err(Error::State(format!("{what}[`{key}`] has {} values, expected {len}", v.len())));
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(Error::State(format!("{what}[`{key}`][{i}] is not finite")));

@@ -8,15 +8,13 @@
 use crate::assign::{assign_languages, GroupRules};
 use crate::config::non_negative;
 use crate::feedback::{GroupNorm, Normalisation, RewardBuffer};
+use crate::log::COMPOSED_PREFIX;
 use crate::rng::{self, RngState};
 use crate::state::{self, STATE_VERSION};
 use crate::uniform::{default_codes, parse_languages};
-use indexmap::IndexMap;
-use crate::log::COMPOSED_PREFIX;
 use crate::win_probability::win_probabilities;
-use lrpo_core::{
-    ContextReport, Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate,
-};
+use indexmap::IndexMap;
+use lrpo_core::{ContextReport, Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use schemars::JsonSchema;
@@ -99,13 +97,7 @@ fn posterior<'a>(
     prior_precision: f64,
 ) -> &'a mut Posterior {
     if !table.contains_key(key) {
-        table.insert(
-            key.to_string(),
-            Posterior {
-                mean: vec![0.0; len],
-                precision: vec![prior_precision; len],
-            },
-        );
+        table.insert(key.to_string(), Posterior { mean: vec![0.0; len], precision: vec![prior_precision; len] });
     }
     table.get_mut(key).expect("inserted above")
 }
@@ -115,30 +107,18 @@ impl ThompsonRouter {
 
     pub fn new(_instance: &str, config: ThompsonConfig) -> Result<Self> {
         let languages = parse_languages(&config.languages)?;
-        for (key, v) in [
-            ("prior_std", config.prior_std),
-            ("noise_std", config.noise_std),
-        ] {
+        for (key, v) in [("prior_std", config.prior_std), ("noise_std", config.noise_std)] {
             if !(v.is_finite() && v > 0.0) {
-                return Err(Error::config(
-                    key,
-                    format!("must be a finite number > 0, got {v}"),
-                ));
+                return Err(Error::config(key, format!("must be a finite number > 0, got {v}")));
             }
         }
         non_negative("group_norm_eps", config.group_norm_eps)?;
         let normalisation = Normalisation {
             norm: config.group_norm,
             eps: config.group_norm_eps,
-            pool_non_regional: config
-                .aggregate_non_regional
-                .then(|| config.regional_topic.clone()),
+            pool_non_regional: config.aggregate_non_regional.then(|| config.regional_topic.clone()),
         };
-        let index = languages
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.clone(), i))
-            .collect();
+        let index = languages.iter().enumerate().map(|(i, l)| (l.clone(), i)).collect();
         Ok(ThompsonRouter {
             rng: rng::seeded(config.seed),
             config,
@@ -171,9 +151,7 @@ impl ThompsonRouter {
         for cell in self.buffer.cell_values(&self.normalisation) {
             let observe = |p: &mut Posterior| {
                 let tau = p.precision[cell.lang] + noise_precision;
-                p.mean[cell.lang] = (p.precision[cell.lang] * p.mean[cell.lang]
-                    + noise_precision * cell.value)
-                    / tau;
+                p.mean[cell.lang] = (p.precision[cell.lang] * p.mean[cell.lang] + noise_precision * cell.value) / tau;
                 p.precision[cell.lang] = tau;
             };
             observe(posterior(&mut self.topics, &cell.topic, len, tau0));
@@ -240,10 +218,7 @@ impl Router for ThompsonRouter {
     }
 
     fn route(&mut self, request: &RouteRequest) -> Result<Vec<Vec<Lang>>> {
-        let rules = GroupRules {
-            orig_lang_min: self.config.orig_lang_min,
-            routing: true,
-        };
+        let rules = GroupRules { orig_lang_min: self.config.orig_lang_min, routing: true };
         let prior = self.posterior(true, "");
         let (topics, regions, rng) = (&self.topics, &self.regions, &mut self.rng);
         let (languages, regional) = (&self.languages, &self.config.regional_topic);
@@ -259,20 +234,13 @@ impl Router for ThompsonRouter {
                     let z: f64 = StandardNormal.sample(rng);
                     (l, mean + var.sqrt() * z)
                 })
-                .fold((0, f64::NEG_INFINITY), |best, cur| {
-                    if cur.1 > best.1 {
-                        cur
-                    } else {
-                        best
-                    }
-                });
+                .fold((0, f64::NEG_INFINITY), |best, cur| if cur.1 > best.1 { cur } else { best });
             languages[best.0].clone()
         }))
     }
 
     fn update(&mut self, _step: u64, feedback: &[RouteFeedback]) -> Result<RouterUpdate> {
-        self.buffer
-            .add(feedback, &self.index, &self.normalisation)?;
+        self.buffer.add(feedback, &self.index, &self.normalisation)?;
         self.step += 1;
         let log_every = self.config.log_every;
         let report = (log_every > 0 && self.step % log_every == 0).then(|| self.report(feedback));
@@ -326,8 +294,7 @@ impl Router for ThompsonRouter {
 impl lrpo_sdk::Component for ThompsonRouter {
     type Config = ThompsonConfig;
     const NAME: &'static str = ThompsonRouter::NAME;
-    const DESCRIPTION: &'static str =
-        "Gaussian Thompson sampling over languages on group-normalised rewards";
+    const DESCRIPTION: &'static str = "Gaussian Thompson sampling over languages on group-normalised rewards";
     fn new(instance: &str, config: ThompsonConfig) -> Result<Self> {
         ThompsonRouter::new(instance, config)
     }
@@ -341,39 +308,20 @@ mod tests {
     fn posterior_moves_towards_observations() {
         let mut r = ThompsonRouter::new(
             "t",
-            ThompsonConfig {
-                languages: vec!["en".into(), "zh".into()],
-                ..Default::default()
-            },
+            ThompsonConfig { languages: vec!["en".into(), "zh".into()], ..Default::default() },
         )
         .unwrap();
-        let fb = |lang: &str, reward| RouteFeedback {
-            topic: "T".into(),
-            region: None,
-            lang: Lang::new(lang),
-            reward,
-        };
+        let fb = |lang: &str, reward| RouteFeedback { topic: "T".into(), region: None, lang: Lang::new(lang), reward };
         r.update(1, &[fb("en", 1.0), fb("zh", 0.0)]).unwrap();
         let p = r.posterior(true, "T");
         // zscore of [1, 0] is ±1/(0.5+eps)·0.5 ≈ ±1; prior precision 1 + noise precision 1.
-        assert!(
-            (p.mean[0] - 0.5).abs() < 1e-5 && (p.mean[1] + 0.5).abs() < 1e-5,
-            "{p:?}"
-        );
+        assert!((p.mean[0] - 0.5).abs() < 1e-5 && (p.mean[1] + 0.5).abs() < 1e-5, "{p:?}");
         assert_eq!(p.precision, vec![2.0, 2.0]);
     }
 
     #[test]
     fn bad_std_is_a_config_error() {
-        let err = ThompsonRouter::new(
-            "t",
-            ThompsonConfig {
-                noise_std: 0.0,
-                ..Default::default()
-            },
-        )
-        .err()
-        .unwrap();
+        let err = ThompsonRouter::new("t", ThompsonConfig { noise_std: 0.0, ..Default::default() }).err().unwrap();
         assert!(err.to_string().contains("config `noise_std`"));
     }
 }

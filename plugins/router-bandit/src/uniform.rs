@@ -4,9 +4,7 @@
 use crate::assign::{assign_languages, GroupRules};
 use crate::rng::{self, RngState};
 use crate::state::{self, STATE_VERSION};
-use lrpo_core::{
-    ContextReport, Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate,
-};
+use lrpo_core::{ContextReport, Error, Lang, Result, RouteFeedback, RouteRequest, Router, RouterReport, RouterUpdate};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
@@ -28,20 +26,12 @@ pub struct UniformConfig {
 
 impl Default for UniformConfig {
     fn default() -> Self {
-        UniformConfig {
-            languages: default_codes(),
-            orig_lang_min: 0,
-            seed: 42,
-            log_every: 1,
-        }
+        UniformConfig { languages: default_codes(), orig_lang_min: 0, seed: 42, log_every: 1 }
     }
 }
 
 pub(crate) fn default_codes() -> Vec<String> {
-    lrpo_core::default_languages()
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
+    lrpo_core::default_languages().iter().map(|l| l.to_string()).collect()
 }
 
 /// Parses a configured language list: non-empty, no blanks, no duplicates.
@@ -53,16 +43,10 @@ pub(crate) fn parse_languages(codes: &[String]) -> Result<Vec<Lang>> {
     for (i, code) in codes.iter().enumerate() {
         let lang = Lang::new(code);
         if lang.as_str().is_empty() {
-            return Err(Error::config(
-                format!("languages[{i}]"),
-                "empty language code",
-            ));
+            return Err(Error::config(format!("languages[{i}]"), "empty language code"));
         }
         if out.contains(&lang) {
-            return Err(Error::config(
-                format!("languages[{i}]"),
-                format!("`{lang}` is listed twice"),
-            ));
+            return Err(Error::config(format!("languages[{i}]"), format!("`{lang}` is listed twice")));
         }
         out.push(lang);
     }
@@ -110,23 +94,14 @@ impl Router for UniformRouter {
     }
 
     fn route(&mut self, request: &RouteRequest) -> Result<Vec<Vec<Lang>>> {
-        let rules = GroupRules {
-            orig_lang_min: self.orig_lang_min,
-            routing: true,
-        };
+        let rules = GroupRules { orig_lang_min: self.orig_lang_min, routing: true };
         let (languages, rng) = (&self.languages, &mut self.rng);
-        Ok(assign_languages(request, rules, |_| {
-            languages[rng.gen_range(0..languages.len())].clone()
-        }))
+        Ok(assign_languages(request, rules, |_| languages[rng.gen_range(0..languages.len())].clone()))
     }
 
     fn update(&mut self, _step: u64, feedback: &[RouteFeedback]) -> Result<RouterUpdate> {
         // Nothing is learnt, but bad feedback is still reported as it would be by the others.
-        if let Some((row, f)) = feedback
-            .iter()
-            .enumerate()
-            .find(|(_, f)| !f.reward.is_finite())
-        {
+        if let Some((row, f)) = feedback.iter().enumerate().find(|(_, f)| !f.reward.is_finite()) {
             return Err(Error::input(
                 format!("router feedback row {row}"),
                 format!("reward must be finite, got {}", f.reward),
@@ -171,8 +146,7 @@ impl Router for UniformRouter {
 impl lrpo_sdk::Component for UniformRouter {
     type Config = UniformConfig;
     const NAME: &'static str = UniformRouter::NAME;
-    const DESCRIPTION: &'static str =
-        "Uniform random language routing under the LRPO group rules; learns nothing";
+    const DESCRIPTION: &'static str = "Uniform random language routing under the LRPO group rules; learns nothing";
     fn new(instance: &str, config: UniformConfig) -> Result<Self> {
         UniformRouter::new(instance, config)
     }
@@ -185,16 +159,8 @@ mod tests {
     #[test]
     fn language_list_errors_name_the_entry() {
         let codes = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(parse_languages(&[])
-            .unwrap_err()
-            .to_string()
-            .contains("config `languages`"));
-        let err = parse_languages(&codes(&["en", "EN"]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("languages[1]") && err.contains("twice"),
-            "{err}"
-        );
+        assert!(parse_languages(&[]).unwrap_err().to_string().contains("config `languages`"));
+        let err = parse_languages(&codes(&["en", "EN"])).unwrap_err().to_string();
+        assert!(err.contains("languages[1]") && err.contains("twice"), "{err}");
     }
 }

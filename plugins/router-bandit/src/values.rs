@@ -16,9 +16,7 @@ pub struct ValueTable {
 
 impl ValueTable {
     pub fn new() -> Self {
-        ValueTable {
-            vectors: IndexMap::new(),
-        }
+        ValueTable { vectors: IndexMap::new() }
     }
 
     pub fn insert(&mut self, key: &str, values: Vec<f32>) {
@@ -78,10 +76,7 @@ pub fn effective(softmax: &[f64], epsilon: f64) -> Vec<f64> {
         return softmax.to_vec();
     }
     let uniform = epsilon / softmax.len() as f64;
-    softmax
-        .iter()
-        .map(|p| (1.0 - epsilon) * p + uniform)
-        .collect()
+    softmax.iter().map(|p| (1.0 - epsilon) * p + uniform).collect()
 }
 
 /// Sum of float32 vectors as float64 logits.
@@ -116,17 +111,9 @@ mod tests {
         let topic = [0.2f32, 0.0, 0.0];
         let region = [0.0f32, 0.4, 0.0];
         let z = sum_logits(3, [&topic[..], &region[..]]);
-        assert!(close(
-            &softmax(&z, 1.0),
-            &[0.3289329, 0.4017596, 0.2693075],
-            1e-6
-        ));
+        assert!(close(&softmax(&z, 1.0), &[0.3289329, 0.4017596, 0.2693075], 1e-6));
         let z = sum_logits(3, [&topic[..]]);
-        assert!(close(
-            &softmax(&z, 1.0),
-            &[0.3791525, 0.3104238, 0.3104238],
-            1e-6
-        ));
+        assert!(close(&softmax(&z, 1.0), &[0.3791525, 0.3104238, 0.3104238], 1e-6));
     }
 
     #[test]

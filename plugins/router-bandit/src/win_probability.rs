@@ -25,9 +25,14 @@ pub fn win_probabilities(mean: &[f64], std: &[f64]) -> Vec<f64> {
             for k in 0..=INTERVALS {
                 let z = -HALF_WIDTH + k as f64 * h;
                 let x = mean[l] + std[l] * z;
-                let others: f64 =
-                    (0..n).filter(|&j| j != l).map(|j| normal_cdf((x - mean[j]) / std[j])).product();
-                let weight = if k == 0 || k == INTERVALS { 1.0 } else if k % 2 == 1 { 4.0 } else { 2.0 };
+                let others: f64 = (0..n).filter(|&j| j != l).map(|j| normal_cdf((x - mean[j]) / std[j])).product();
+                let weight = if k == 0 || k == INTERVALS {
+                    1.0
+                } else if k % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
                 sum += weight * normal_pdf(z) * others;
             }
             sum * h / 3.0

@@ -1,8 +1,8 @@
 //! The shared behavioural suite against directly constructed routers (the lead's integration
 //! tests run the same functions against the dlopened `.so`).
 
-use lrpo_router_conformance::{check_all, check_router_contract};
 use lrpo_router_bandit::router_from_json;
+use lrpo_router_conformance::{check_all, check_router_contract};
 use serde_json::{json, Value};
 
 fn bandit(config: Value) -> lrpo_core::Result<Box<dyn lrpo_core::Router>> {
@@ -25,14 +25,8 @@ fn with_logs(mut config: Value) -> Value {
 #[test]
 fn every_router_keeps_the_group_rules_and_resumes_exactly() {
     for (component, config) in [
-        (
-            "lrpo-bandit",
-            with_logs(lrpo_router_conformance::workload::bench_config()),
-        ),
-        (
-            "lrpo-bandit",
-            json!({ "aggregate_non_regional": true, "epsilon": 0.1, "update_every": 4 }),
-        ),
+        ("lrpo-bandit", with_logs(lrpo_router_conformance::workload::bench_config())),
+        ("lrpo-bandit", json!({ "aggregate_non_regional": true, "epsilon": 0.1, "update_every": 4 })),
         ("uniform", json!({})),
         ("thompson", json!({ "log_every": 1, "update_every": 4 })),
     ] {
@@ -70,30 +64,14 @@ fn conformance_detects_a_wrong_router() {
 
 #[test]
 fn unknown_component_and_bad_config_are_config_errors() {
-    let err = router_from_json("epsilon-greedy", "r1", json!({}))
+    let err = router_from_json("epsilon-greedy", "r1", json!({})).err().unwrap().to_string();
+    assert!(err.contains("components.router.r1.kind") && err.contains("unknown router"), "{err}");
+    let err = router_from_json("lrpo-bandit", "r1", json!({ "alpah": 1 })).err().unwrap().to_string();
+    assert!(err.contains("components.router.r1.config") && err.contains("alpah"), "{err}");
+    let err = router_from_json("lrpo-bandit", "r1", json!({ "topic_mixes": { "China": "zh:six" } }))
         .err()
         .unwrap()
         .to_string();
-    assert!(
-        err.contains("components.router.r1.kind") && err.contains("unknown router"),
-        "{err}"
-    );
-    let err = router_from_json("lrpo-bandit", "r1", json!({ "alpah": 1 }))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("components.router.r1.config") && err.contains("alpah"),
-        "{err}"
-    );
-    let err = router_from_json(
-        "lrpo-bandit",
-        "r1",
-        json!({ "topic_mixes": { "China": "zh:six" } }),
-    )
-    .err()
-    .unwrap()
-    .to_string();
     assert!(err.contains("topic_mixes.China"), "{err}");
 }
 
@@ -102,10 +80,7 @@ fn config_schemas_name_every_key() {
     use lrpo_router_bandit::{LrpoBandit, ThompsonRouter, UniformRouter};
     let keys = |schema: String| -> Vec<String> {
         let v: Value = serde_json::from_str(&schema).expect("schema is JSON");
-        v["properties"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+        v["properties"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
     };
     let bandit = keys(lrpo_sdk::schema_json::<LrpoBandit>());
     for key in [
@@ -124,15 +99,10 @@ fn config_schemas_name_every_key() {
         "seed",
         "enabled",
     ] {
-        assert!(
-            bandit.iter().any(|k| k == key),
-            "lrpo-bandit schema lacks `{key}`: {bandit:?}"
-        );
+        assert!(bandit.iter().any(|k| k == key), "lrpo-bandit schema lacks `{key}`: {bandit:?}");
     }
     let uniform = keys(lrpo_sdk::schema_json::<UniformRouter>());
     assert_eq!(uniform.len(), 4, "{uniform:?}");
     assert!(uniform.iter().any(|k| k == "log_every"), "{uniform:?}");
-    assert!(keys(lrpo_sdk::schema_json::<ThompsonRouter>())
-        .iter()
-        .any(|k| k == "noise_std"));
+    assert!(keys(lrpo_sdk::schema_json::<ThompsonRouter>()).iter().any(|k| k == "noise_std"));
 }

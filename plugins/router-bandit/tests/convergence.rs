@@ -3,17 +3,12 @@
 //! on that language within a stated number of training steps.
 
 use lrpo_core::{default_languages, Lang, RouteContext, RouteFeedback, RouteRequest, Router};
-use lrpo_router_conformance::workload::bench_config;
 use lrpo_router_bandit::{router_from_json, BanditConfig, LrpoBandit};
+use lrpo_router_conformance::workload::bench_config;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const TOPICS: [&str; 4] = [
-    "General Knowledge",
-    "Reasoning / Logic",
-    "Safety / Ethics",
-    "Chat / Conversational",
-];
+const TOPICS: [&str; 4] = ["General Knowledge", "Reasoning / Logic", "Safety / Ethics", "Chat / Conversational"];
 const REGIONS: [&str; 6] = ["Japan", "China", "Europe", "India", "Africa", "Iran"];
 const BEST_MEAN: f64 = 0.7;
 const OTHER_MEAN: f64 = 0.4;
@@ -30,10 +25,7 @@ struct Environment {
 
 impl Environment {
     fn new(seed: u64) -> Self {
-        Environment {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            langs: default_languages(),
-        }
+        Environment { rng: ChaCha8Rng::seed_from_u64(seed), langs: default_languages() }
     }
 
     /// 256 questions × 8 copies, topics and regions drawn at random.
@@ -47,27 +39,15 @@ impl Environment {
                 fixed_lang: None,
             })
             .collect();
-        RouteRequest {
-            step,
-            n: 8,
-            groups,
-            training: true,
-        }
+        RouteRequest { step, n: 8, groups, training: true }
     }
 
     fn rewards(&mut self, request: &RouteRequest, picks: &[Vec<Lang>]) -> Vec<RouteFeedback> {
         let mut out = Vec::new();
         for (g, langs) in request.groups.iter().zip(picks) {
-            let t = TOPICS
-                .iter()
-                .position(|t| *t == g.topic)
-                .expect("known topic");
+            let t = TOPICS.iter().position(|t| *t == g.topic).expect("known topic");
             for lang in langs {
-                let mean = if *lang == best(t) {
-                    BEST_MEAN
-                } else {
-                    OTHER_MEAN
-                };
+                let mean = if *lang == best(t) { BEST_MEAN } else { OTHER_MEAN };
                 let reward = (mean + self.rng.gen_range(-0.3..0.3f64)).clamp(0.0, 1.0);
                 out.push(RouteFeedback {
                     topic: g.topic.clone(),
@@ -83,11 +63,7 @@ impl Environment {
 
 /// First step after which every topic gives its best language more than 0.8 probability.
 fn steps_to_learn(config: serde_json::Value, max_steps: u64) -> Option<u64> {
-    let mut router = LrpoBandit::new(
-        "sim",
-        serde_json::from_value::<BanditConfig>(config).unwrap(),
-    )
-    .unwrap();
+    let mut router = LrpoBandit::new("sim", serde_json::from_value::<BanditConfig>(config).unwrap()).unwrap();
     let langs = router.languages();
     let mut env = Environment::new(11);
     for step in 1..=max_steps {
@@ -128,8 +104,7 @@ fn pooled_variant_also_learns() {
 fn uniform_router_does_not_learn() {
     // Control: the same environment through the no-learning ablation keeps ~1/15 on the best
     // language, so the bandit's result above is learning, not an artefact of the simulation.
-    let mut router =
-        router_from_json("uniform", "sim", serde_json::json!({ "orig_lang_min": 2 })).unwrap();
+    let mut router = router_from_json("uniform", "sim", serde_json::json!({ "orig_lang_min": 2 })).unwrap();
     let mut env = Environment::new(11);
     let (mut hits, mut total) = (0usize, 0usize);
     for step in 1..=20 {
@@ -142,20 +117,13 @@ fn uniform_router_does_not_learn() {
         }
     }
     let share = hits as f64 / total as f64;
-    assert!(
-        (share - 1.0 / 15.0).abs() < 0.02,
-        "uniform share of best language {share}"
-    );
+    assert!((share - 1.0 / 15.0).abs() < 0.02, "uniform share of best language {share}");
 }
 
 #[test]
 fn thompson_routes_mostly_to_the_best_language() {
-    let mut router = router_from_json(
-        "thompson",
-        "sim",
-        serde_json::json!({ "orig_lang_min": 2, "update_every": 5 }),
-    )
-    .unwrap();
+    let mut router =
+        router_from_json("thompson", "sim", serde_json::json!({ "orig_lang_min": 2, "update_every": 5 })).unwrap();
     let mut env = Environment::new(11);
     let mut share = 0.0;
     for step in 1..=60 {

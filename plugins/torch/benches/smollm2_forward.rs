@@ -76,8 +76,14 @@ fn main() {
     drop(to_py);
     let _ = py.wait();
     let (ours, theirs) = (median(ours), median(theirs));
-    println!("SmolLM2-135M forward, batch 8 x 128 tokens, f32, CPU, {threads} threads, median of {reps} alternating passes");
-    println!("  lrpo-torch (libtorch {})  {:>8.1} ms   (checksum {our_sum:.6})", lrpo_torch::LIBTORCH_VERSION, ours * 1e3);
+    println!(
+        "SmolLM2-135M forward, batch 8 x 128 tokens, f32, CPU, {threads} threads, median of {reps} alternating passes"
+    );
+    println!(
+        "  lrpo-torch (libtorch {})  {:>8.1} ms   (checksum {our_sum:.6})",
+        lrpo_torch::LIBTORCH_VERSION,
+        ours * 1e3
+    );
     println!("  transformers                  {:>8.1} ms   (checksum {their_sum:.6})", theirs * 1e3);
     println!("  speed-up vs transformers: {:.2}x", theirs / ours);
 }

@@ -21,7 +21,11 @@ impl<'a> ByteReader<'a> {
         self.bytes.len() - self.pos
     }
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| self.err(format!("truncated: need {n} more bytes")))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| self.err(format!("truncated: need {n} more bytes")))?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)

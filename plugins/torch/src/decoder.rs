@@ -17,7 +17,14 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    pub(crate) fn load(store: &mut TensorStore, params: &mut Vec<(String, Tensor)>, name: &str, out: i64, inp: i64, bias: bool) -> Result<Self> {
+    pub(crate) fn load(
+        store: &mut TensorStore,
+        params: &mut Vec<(String, Tensor)>,
+        name: &str,
+        out: i64,
+        inp: i64,
+        bias: bool,
+    ) -> Result<Self> {
         let w = store.take(&format!("{name}.weight"), &[out, inp])?;
         params.push((format!("{name}.weight"), w.shallow_clone()));
         let b = if bias {
@@ -35,7 +42,12 @@ impl Linear {
     }
 }
 
-pub(crate) fn take_param(store: &mut TensorStore, params: &mut Vec<(String, Tensor)>, name: &str, shape: &[i64]) -> Result<Tensor> {
+pub(crate) fn take_param(
+    store: &mut TensorStore,
+    params: &mut Vec<(String, Tensor)>,
+    name: &str,
+    shape: &[i64],
+) -> Result<Tensor> {
     let t = store.take(name, shape)?;
     params.push((name.to_string(), t.shallow_clone()));
     Ok(t)
@@ -125,7 +137,9 @@ impl Checkpoint {
     pub fn backward(self, model: &DecoderLm) -> Result<()> {
         let mut grad = self.top.grad();
         if !grad.defined() {
-            return Err(Error::runtime("checkpointed backward: the loss does not depend on the hidden states (call loss.backward() first)"));
+            return Err(Error::runtime(
+                "checkpointed backward: the loss does not depend on the hidden states (call loss.backward() first)",
+            ));
         }
         for (blk, input) in model.blocks.iter().zip(self.inputs).rev() {
             let input = input.set_requires_grad(true);
@@ -177,13 +191,49 @@ impl DecoderLm {
             let qk_norm = c.family == DecoderFamily::Qwen3;
             blocks.push(Block {
                 input_norm: take_param(&mut store, p, &format!("{pre}.input_layernorm.weight"), &[h])?,
-                q: Linear::load(&mut store, p, &format!("{pre}.self_attn.q_proj"), c.num_heads * hd, h, c.attention_bias)?,
-                k: Linear::load(&mut store, p, &format!("{pre}.self_attn.k_proj"), c.num_kv_heads * hd, h, c.attention_bias)?,
-                v: Linear::load(&mut store, p, &format!("{pre}.self_attn.v_proj"), c.num_kv_heads * hd, h, c.attention_bias)?,
+                q: Linear::load(
+                    &mut store,
+                    p,
+                    &format!("{pre}.self_attn.q_proj"),
+                    c.num_heads * hd,
+                    h,
+                    c.attention_bias,
+                )?,
+                k: Linear::load(
+                    &mut store,
+                    p,
+                    &format!("{pre}.self_attn.k_proj"),
+                    c.num_kv_heads * hd,
+                    h,
+                    c.attention_bias,
+                )?,
+                v: Linear::load(
+                    &mut store,
+                    p,
+                    &format!("{pre}.self_attn.v_proj"),
+                    c.num_kv_heads * hd,
+                    h,
+                    c.attention_bias,
+                )?,
                 // Qwen2 has no o_proj bias; Llama's attention_bias covers it.
-                o: Linear::load(&mut store, p, &format!("{pre}.self_attn.o_proj"), h, c.num_heads * hd, c.attention_bias && c.family != DecoderFamily::Qwen2)?,
-                q_norm: if qk_norm { Some(take_param(&mut store, p, &format!("{pre}.self_attn.q_norm.weight"), &[hd])?) } else { None },
-                k_norm: if qk_norm { Some(take_param(&mut store, p, &format!("{pre}.self_attn.k_norm.weight"), &[hd])?) } else { None },
+                o: Linear::load(
+                    &mut store,
+                    p,
+                    &format!("{pre}.self_attn.o_proj"),
+                    h,
+                    c.num_heads * hd,
+                    c.attention_bias && c.family != DecoderFamily::Qwen2,
+                )?,
+                q_norm: if qk_norm {
+                    Some(take_param(&mut store, p, &format!("{pre}.self_attn.q_norm.weight"), &[hd])?)
+                } else {
+                    None
+                },
+                k_norm: if qk_norm {
+                    Some(take_param(&mut store, p, &format!("{pre}.self_attn.k_norm.weight"), &[hd])?)
+                } else {
+                    None
+                },
                 post_norm: take_param(&mut store, p, &format!("{pre}.post_attention_layernorm.weight"), &[h])?,
                 gate: Linear::load(&mut store, p, &format!("{pre}.mlp.gate_proj"), c.intermediate_size, h, c.mlp_bias)?,
                 up: Linear::load(&mut store, p, &format!("{pre}.mlp.up_proj"), c.intermediate_size, h, c.mlp_bias)?,
@@ -200,7 +250,10 @@ impl DecoderLm {
         };
         let left = store.leftovers(|n| n.ends_with("rotary_emb.inv_freq"));
         if !left.is_empty() {
-            return Err(Error::input(store.source().to_string(), format!("tensors the {:?} model does not use: {}", c.family, left.join(", "))));
+            return Err(Error::input(
+                store.source().to_string(),
+                format!("tensors the {:?} model does not use: {}", c.family, left.join(", ")),
+            ));
         }
         let rotary = Rotary::new(hd, c.rope_theta, &c.rope_scaling, device);
         Ok(DecoderLm { config, embed, blocks, norm, lm_head, rotary, params, device, kind })
@@ -234,7 +287,12 @@ impl DecoderLm {
     /// `attention_mask` (1 = token, 0 = padding; left padding for batched prompts) covers the
     /// new tokens only; with a `cache`, the new tokens attend to everything cached and the cache
     /// grows by `seq` positions. Position ids count real tokens only, as in transformers' generate.
-    pub fn forward_hidden(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, mut cache: Option<&mut KvCache>) -> Result<Tensor> {
+    pub fn forward_hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let (ids, ctx) = self.prepare(input_ids, attention_mask, cache.as_deref())?;
         let mut h = Tensor::embedding(&self.embed, &ids, -1, false, false);
         let mut new_layers = Vec::with_capacity(self.blocks.len());
@@ -254,12 +312,20 @@ impl DecoderLm {
     }
 
     /// Token ids on the model's device and what every layer's attention needs for them.
-    fn prepare(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, cache: Option<&KvCache>) -> Result<(Tensor, AttnContext)> {
+    fn prepare(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        cache: Option<&KvCache>,
+    ) -> Result<(Tensor, AttnContext)> {
         let (b, t) = crate::check_token_batch(input_ids, self.config.vocab_size, "decoder input_ids")?;
         let ids = input_ids.to_kind(Kind::Int64).to_device(self.device);
         let new_mask = match attention_mask {
             Some(m) if m.size() != [b, t] => {
-                return Err(Error::input("decoder attention_mask", format!("shape {:?}, expected [{b}, {t}]", m.size())));
+                return Err(Error::input(
+                    "decoder attention_mask",
+                    format!("shape {:?}, expected [{b}, {t}]", m.size()),
+                ));
             }
             Some(m) => m.to_kind(Kind::Int64).to_device(self.device),
             None => Tensor::ones([b, t], (Kind::Int64, self.device)),
@@ -298,7 +364,13 @@ impl DecoderLm {
 
     /// One transformer block on `h` `[batch, seq, hidden]`; returns its output and the layer's
     /// keys and values (the cached ones followed by the new ones when `past` is given).
-    fn block_forward(&self, blk: &Block, h: &Tensor, ctx: &AttnContext, past: Option<&(Tensor, Tensor)>) -> (Tensor, (Tensor, Tensor)) {
+    fn block_forward(
+        &self,
+        blk: &Block,
+        h: &Tensor,
+        ctx: &AttnContext,
+        past: Option<&(Tensor, Tensor)>,
+    ) -> (Tensor, (Tensor, Tensor)) {
         let c = &self.config;
         let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let size = h.size();
@@ -317,7 +389,8 @@ impl DecoderLm {
             Some((pk, pv)) => (Tensor::cat(&[pk, &k], 2), Tensor::cat(&[pv, &v], 2)),
             None => (k, v),
         };
-        let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, ctx.mask.as_ref(), 0.0, ctx.is_causal, None, nh != nkv);
+        let attn =
+            Tensor::scaled_dot_product_attention(&q, &k, &v, ctx.mask.as_ref(), 0.0, ctx.is_causal, None, nh != nkv);
         let attn = attn.transpose(1, 2).reshape([b, t, nh * hd]);
         // Not `+=`: under autograd the old `h` is saved by the norm above and must not change.
         let h = h + blk.o.forward(&attn);
@@ -334,7 +407,11 @@ impl DecoderLm {
     /// embedding, so activation memory is one block's instead of all of them, for about one
     /// extra forward pass. (tch has no custom autograd functions, so the recomputation is driven
     /// from here rather than from inside libtorch's backward.) Padding masks work; KV caches do not apply.
-    pub fn forward_hidden_checkpointed(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<(Tensor, Checkpoint)> {
+    pub fn forward_hidden_checkpointed(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Checkpoint)> {
         let (ids, ctx) = self.prepare(input_ids, attention_mask, None)?;
         let mut inputs = Vec::with_capacity(self.blocks.len());
         let top = {
@@ -351,7 +428,12 @@ impl DecoderLm {
         Ok((hidden, Checkpoint { ids, ctx, inputs, top }))
     }
     /// Full-vocabulary logits `[batch, seq, vocab]` (in the model dtype).
-    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, cache: Option<&mut KvCache>) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let h = self.forward_hidden(input_ids, attention_mask, cache)?;
         Ok(h.linear::<Tensor>(self.output_weight(), None))
     }
@@ -362,10 +444,18 @@ impl DecoderLm {
     /// The vocabulary projection runs `chunk_tokens` positions at a time, so at most that many
     /// full-vocabulary rows exist at once outside autograd (under autograd each chunk's softmax
     /// input stays alive until backward, as it must).
-    pub fn token_logprobs(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, chunk_tokens: i64) -> Result<Tensor> {
+    pub fn token_logprobs(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        chunk_tokens: i64,
+    ) -> Result<Tensor> {
         let size = input_ids.size();
         if size.len() != 2 || size[1] < 2 {
-            return Err(Error::input("decoder input_ids", format!("need [batch, seq >= 2] to score tokens, got {size:?}")));
+            return Err(Error::input(
+                "decoder input_ids",
+                format!("need [batch, seq >= 2] to score tokens, got {size:?}"),
+            ));
         }
         let (b, t) = (size[0], size[1]);
         let h = self.forward_hidden(input_ids, attention_mask, None)?;

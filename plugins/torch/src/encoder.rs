@@ -49,7 +49,12 @@ impl Activation {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "relu" => Activation::Relu,
             "silu" | "swish" => Activation::Silu,
-            other => return Err(Error::input(format!("{} field `{field}`", cfg.path), format!("unsupported activation `{other}`"))),
+            other => {
+                return Err(Error::input(
+                    format!("{} field `{field}`", cfg.path),
+                    format!("unsupported activation `{other}`"),
+                ))
+            }
         })
     }
     pub(crate) fn apply(self, x: &Tensor) -> Tensor {
@@ -70,7 +75,14 @@ pub(crate) struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub(crate) fn load(store: &mut TensorStore, params: &mut Vec<(String, Tensor)>, name: &str, dim: i64, bias: bool, eps: f64) -> Result<Self> {
+    pub(crate) fn load(
+        store: &mut TensorStore,
+        params: &mut Vec<(String, Tensor)>,
+        name: &str,
+        dim: i64,
+        bias: bool,
+        eps: f64,
+    ) -> Result<Self> {
         let w = take_param(store, params, &format!("{name}.weight"), &[dim])?;
         let b = if bias { Some(take_param(store, params, &format!("{name}.bias"), &[dim])?) } else { None };
         Ok(LayerNorm { w, b, eps })
@@ -125,7 +137,10 @@ impl Bert {
         let h = cfg.usize("hidden_size")? as i64;
         let heads = cfg.usize("num_attention_heads")? as i64;
         if heads == 0 || h % heads != 0 {
-            return Err(Error::input(format!("{} field `num_attention_heads`", cfg.path), format!("{heads} does not divide hidden_size {h}")));
+            return Err(Error::input(
+                format!("{} field `num_attention_heads`", cfg.path),
+                format!("{heads} does not divide hidden_size {h}"),
+            ));
         }
         let inter = cfg.usize("intermediate_size")? as i64;
         let vocab = cfg.usize("vocab_size")? as i64;
@@ -137,7 +152,8 @@ impl Bert {
         let mut params = Vec::new();
         let p = &mut params;
         let word = take_param(&mut store, p, &format!("{pre}embeddings.word_embeddings.weight"), &[vocab, h])?;
-        let position = take_param(&mut store, p, &format!("{pre}embeddings.position_embeddings.weight"), &[max_pos, h])?;
+        let position =
+            take_param(&mut store, p, &format!("{pre}embeddings.position_embeddings.weight"), &[max_pos, h])?;
         let token_type = if type_vocab > 0 {
             Some(take_param(&mut store, p, &format!("{pre}embeddings.token_type_embeddings.weight"), &[type_vocab, h])?)
         } else {
@@ -159,9 +175,18 @@ impl Bert {
             });
         }
         // Pooler and task heads belong to other uses of the checkpoint; we only encode.
-        let left = store.leftovers(|n| n.contains("pooler.") || n.ends_with("position_ids") || !n.starts_with(&pre) || n.starts_with("lm_head") || n.starts_with("cls."));
+        let left = store.leftovers(|n| {
+            n.contains("pooler.")
+                || n.ends_with("position_ids")
+                || !n.starts_with(&pre)
+                || n.starts_with("lm_head")
+                || n.starts_with("cls.")
+        });
         if !left.is_empty() {
-            return Err(Error::input(store.source().to_string(), format!("unexpected encoder tensors: {}", left.join(", "))));
+            return Err(Error::input(
+                store.source().to_string(),
+                format!("unexpected encoder tensors: {}", left.join(", ")),
+            ));
         }
         Ok(Bert {
             word,
@@ -188,9 +213,13 @@ impl Bert {
         };
         let max_pos = self.position.size()[0];
         if positions.max().int64_value(&[]) >= max_pos {
-            return Err(Error::input("encoder input_ids", format!("sequence of {t} tokens exceeds {max_pos} position embeddings")));
+            return Err(Error::input(
+                "encoder input_ids",
+                format!("sequence of {t} tokens exceeds {max_pos} position embeddings"),
+            ));
         }
-        let mut x = Tensor::embedding(&self.word, ids, -1, false, false) + Tensor::embedding(&self.position, &positions, -1, false, false);
+        let mut x = Tensor::embedding(&self.word, ids, -1, false, false)
+            + Tensor::embedding(&self.position, &positions, -1, false, false);
         if let Some(tt) = &self.token_type {
             x = &x + tt.get(0).view([1, 1, -1]);
         }
@@ -240,7 +269,10 @@ impl Encoder {
             "bert" | "xlm-roberta" | "roberta" | "camembert" => Arch::Bert(Bert::from_store(cfg, store)?),
             "modernbert" => Arch::ModernBert(ModernBert::from_store(cfg, store, device)?),
             other => {
-                return Err(Error::input(format!("{} field `model_type`", cfg.path), format!("`{other}` is not a supported encoder (bert, xlm-roberta, modernbert)")))
+                return Err(Error::input(
+                    format!("{} field `model_type`", cfg.path),
+                    format!("`{other}` is not a supported encoder (bert, xlm-roberta, modernbert)"),
+                ))
             }
         };
         Ok(Encoder { arch, device, kind })
@@ -270,7 +302,10 @@ impl Encoder {
         };
         let (b, t) = crate::check_token_batch(input_ids, vocab, "encoder input_ids")?;
         if attention_mask.size() != [b, t] {
-            return Err(Error::input("encoder attention_mask", format!("shape {:?}, expected [{b}, {t}]", attention_mask.size())));
+            return Err(Error::input(
+                "encoder attention_mask",
+                format!("shape {:?}, expected [{b}, {t}]", attention_mask.size()),
+            ));
         }
         let ids = input_ids.to_kind(Kind::Int64).to_device(self.device);
         let mask = attention_mask.to_kind(Kind::Int64).to_device(self.device);

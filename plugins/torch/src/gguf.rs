@@ -159,7 +159,8 @@ impl<'a> Gguf<'a> {
             }
             let dims = (0..n_dims).map(|_| c.u64()).collect::<Result<Vec<_>>>()?;
             let ty_id = c.u32()?;
-            let ty = GgmlType::from_id(ty_id).ok_or_else(|| c.err(format!("tensor `{name}` has unsupported GGML type {ty_id}")))?;
+            let ty = GgmlType::from_id(ty_id)
+                .ok_or_else(|| c.err(format!("tensor `{name}` has unsupported GGML type {ty_id}")))?;
             let offset = c.u64()?;
             tensors.push(GgufTensor { name, dims, ty, offset });
         }
@@ -204,16 +205,24 @@ impl<'a> Gguf<'a> {
     }
 
     pub fn tensor(&self, name: &str) -> Result<&GgufTensor> {
-        self.tensors.iter().find(|t| t.name == name).ok_or_else(|| Error::input(self.source.clone(), format!("no tensor `{name}`")))
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::input(self.source.clone(), format!("no tensor `{name}`")))
     }
 
     /// The tensor's values as f32, row-major.
     pub fn dequantize(&self, t: &GgufTensor) -> Result<Vec<f32>> {
         let what = format!("{} tensor `{}`", self.source, t.name);
         let n = t.numel();
-        let len = t.ty.bytes_for(n).ok_or_else(|| Error::input(what.clone(), format!("{n} elements are not whole {:?} blocks", t.ty)))?;
+        let len =
+            t.ty.bytes_for(n)
+                .ok_or_else(|| Error::input(what.clone(), format!("{n} elements are not whole {:?} blocks", t.ty)))?;
         let start = t.offset as usize;
-        let bytes = start.checked_add(len).and_then(|end| self.data.get(start..end)).ok_or_else(|| Error::input(what.clone(), "data runs past the end of the file"))?;
+        let bytes = start
+            .checked_add(len)
+            .and_then(|end| self.data.get(start..end))
+            .ok_or_else(|| Error::input(what.clone(), "data runs past the end of the file"))?;
         crate::quant::dequantize(t.ty, bytes, n, &what)
     }
 }

@@ -19,7 +19,8 @@ pub struct HfConfig {
 impl HfConfig {
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
+        let json: Value =
+            serde_json::from_str(&text).map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
         if !json.is_object() {
             return Err(Error::input(path.display().to_string(), "config must be a JSON object"));
         }
@@ -41,7 +42,10 @@ impl HfConfig {
     pub fn opt_usize(&self, field: &str) -> Result<Option<usize>> {
         match self.opt(field) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| self.bad(field, format!("expected a non-negative integer, got {v}"))),
+            Some(v) => v
+                .as_u64()
+                .map(|n| Some(n as usize))
+                .ok_or_else(|| self.bad(field, format!("expected a non-negative integer, got {v}"))),
         }
     }
 
@@ -76,9 +80,16 @@ impl HfConfig {
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor`.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama 3.1: low frequencies slowed by `factor`, a smooth band between.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position: f64,
+    },
 }
 
 /// Which decoder family: decides biases and per-head norms.
@@ -114,18 +125,26 @@ impl DecoderConfig {
             "llama" => DecoderFamily::Llama,
             "qwen2" => DecoderFamily::Qwen2,
             "qwen3" => DecoderFamily::Qwen3,
-            other => return Err(cfg.bad("model_type", format!("`{other}` is not a supported decoder (llama, qwen2, qwen3)"))),
+            other => {
+                return Err(cfg.bad("model_type", format!("`{other}` is not a supported decoder (llama, qwen2, qwen3)")))
+            }
         };
         let hidden_size = cfg.usize("hidden_size")? as i64;
         let num_heads = cfg.usize("num_attention_heads")? as i64;
         let num_kv_heads = cfg.opt_usize("num_key_value_heads")?.map(|n| n as i64).unwrap_or(num_heads);
         if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
-            return Err(cfg.bad("num_key_value_heads", format!("{num_kv_heads} does not divide num_attention_heads {num_heads}")));
+            return Err(cfg.bad(
+                "num_key_value_heads",
+                format!("{num_kv_heads} does not divide num_attention_heads {num_heads}"),
+            ));
         }
         let head_dim = match cfg.opt_usize("head_dim")? {
             Some(d) => d as i64,
             None if hidden_size % num_heads == 0 => hidden_size / num_heads,
-            None => return Err(cfg.bad("hidden_size", format!("{hidden_size} is not a multiple of num_attention_heads {num_heads}"))),
+            None => {
+                return Err(cfg
+                    .bad("hidden_size", format!("{hidden_size} is not a multiple of num_attention_heads {num_heads}")))
+            }
         };
         if head_dim % 2 != 0 {
             return Err(cfg.bad("head_dim", format!("{head_dim} must be even for rotary embeddings")));
@@ -168,7 +187,10 @@ pub fn rope_from_hf(cfg: &HfConfig) -> Result<(f64, RopeScaling)> {
     };
     let Some(params) = params else { return Ok((theta, RopeScaling::None)) };
     let get = |name: &str| -> Result<f64> {
-        params.get(name).and_then(Value::as_f64).ok_or_else(|| cfg.bad(&format!("{field}.{name}"), "missing or not a number"))
+        params
+            .get(name)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| cfg.bad(&format!("{field}.{name}"), "missing or not a number"))
     };
     let kind = params.get("rope_type").or_else(|| params.get("type")).and_then(Value::as_str).unwrap_or("default");
     let scaling = match kind {
@@ -180,7 +202,11 @@ pub fn rope_from_hf(cfg: &HfConfig) -> Result<(f64, RopeScaling)> {
             high_freq_factor: get("high_freq_factor")?,
             original_max_position: get("original_max_position_embeddings")?,
         },
-        other => return Err(cfg.bad(&format!("{field}.rope_type"), format!("`{other}` is not supported (default, linear, llama3)"))),
+        other => {
+            return Err(
+                cfg.bad(&format!("{field}.rope_type"), format!("`{other}` is not supported (default, linear, llama3)"))
+            )
+        }
     };
     Ok((theta, scaling))
 }
@@ -204,7 +230,8 @@ mod tests {
     fn reads_v4_rope_scaling_fields() {
         let c = DecoderConfig::from_hf(&cfg(llama(serde_json::json!({"rope_theta": 500000.0, "rope_scaling": {
             "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-            "original_max_position_embeddings": 8192}})))).unwrap();
+            "original_max_position_embeddings": 8192}}))))
+        .unwrap();
         assert_eq!(c.rope_theta, 500000.0);
         assert!(matches!(c.rope_scaling, RopeScaling::Llama3 { factor, .. } if factor == 8.0));
         assert_eq!((c.head_dim, c.num_kv_heads), (16, 2));
@@ -216,11 +243,18 @@ mod tests {
         j.as_object_mut().unwrap().remove("hidden_size");
         let e = DecoderConfig::from_hf(&cfg(j)).unwrap_err().to_string();
         assert!(e.contains("config.json field `hidden_size`"), "{e}");
-        let e = DecoderConfig::from_hf(&cfg(llama(serde_json::json!({"num_key_value_heads": 3})))).unwrap_err().to_string();
+        let e =
+            DecoderConfig::from_hf(&cfg(llama(serde_json::json!({"num_key_value_heads": 3})))).unwrap_err().to_string();
         assert!(e.contains("num_key_value_heads"), "{e}");
-        let e = DecoderConfig::from_hf(&cfg(llama(serde_json::json!({"use_sliding_window": true})))).unwrap_err().to_string();
+        let e = DecoderConfig::from_hf(&cfg(llama(serde_json::json!({"use_sliding_window": true}))))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("use_sliding_window"), "{e}");
-        let e = DecoderConfig::from_hf(&cfg(llama(serde_json::json!({"rope_scaling": {"rope_type": "yarn", "factor": 2.0}})))).unwrap_err().to_string();
+        let e = DecoderConfig::from_hf(&cfg(llama(
+            serde_json::json!({"rope_scaling": {"rope_type": "yarn", "factor": 2.0}}),
+        )))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("rope_scaling.rope_type"), "{e}");
     }
 }

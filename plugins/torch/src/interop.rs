@@ -53,7 +53,8 @@ pub fn export_weights(named: Vec<(String, Tensor)>) -> Result<WeightSet> {
     let mut views = Vec::with_capacity(named.len());
     let mut keep = Vec::with_capacity(named.len());
     for (name, t) in named {
-        let dtype = dtype_of(t.kind()).ok_or_else(|| Error::runtime(format!("tensor `{name}`: dtype {:?} has no view equivalent", t.kind())))?;
+        let dtype = dtype_of(t.kind())
+            .ok_or_else(|| Error::runtime(format!("tensor `{name}`: dtype {:?} has no view equivalent", t.kind())))?;
         // A detached shallow clone shares storage but carries no autograd history.
         let t = t.detach();
         views.push(TensorView {
@@ -95,7 +96,8 @@ pub unsafe fn borrow_view(view: &TensorView, kind: Kind, shape: &[i64]) -> Resul
         }
     }
     // SAFETY: validity of the memory is the caller's contract; shape/strides/dtype were checked.
-    unsafe { Tensor::f_from_blob(view.data, &view.shape, &view.strides, kind, tch_device(view.device)) }.map_err(crate::torch_err(what))
+    unsafe { Tensor::f_from_blob(view.data, &view.shape, &view.strides, kind, tch_device(view.device)) }
+        .map_err(crate::torch_err(what))
 }
 
 /// Copies every tensor of `set` into the parameter of the same name (dtype, shape checked; the
@@ -104,7 +106,8 @@ pub fn import_weights(params: &[(String, Tensor)], set: &WeightSet) -> Result<()
     let _guard = tch::no_grad_guard();
     let mut checked = Vec::with_capacity(params.len());
     for (name, p) in params {
-        let view = set.get(name).ok_or_else(|| Error::input(format!("weight `{name}`"), "missing from the weight set"))?;
+        let view =
+            set.get(name).ok_or_else(|| Error::input(format!("weight `{name}`"), "missing from the weight set"))?;
         // SAFETY: `set` is borrowed for the whole function, so its owner keeps the memory alive.
         let src = unsafe { borrow_view(view, p.kind(), &p.size()) }?;
         checked.push((p, src));

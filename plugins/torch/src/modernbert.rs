@@ -41,7 +41,12 @@ pub struct ModernBert {
 
 /// `rope_theta` for one layer type from v5 `rope_parameters`, else the v4 field, else the default.
 fn rope_theta(cfg: &HfConfig, layer_type: &str, v4_field: &str, default: f64) -> Result<f64> {
-    if let Some(t) = cfg.opt("rope_parameters").and_then(|p| p.get(layer_type)).and_then(|p| p.get("rope_theta")).and_then(Value::as_f64) {
+    if let Some(t) = cfg
+        .opt("rope_parameters")
+        .and_then(|p| p.get(layer_type))
+        .and_then(|p| p.get("rope_theta"))
+        .and_then(Value::as_f64)
+    {
         return Ok(t);
     }
     cfg.f64_or(v4_field, default)
@@ -53,7 +58,10 @@ impl ModernBert {
         let h = cfg.usize("hidden_size")? as i64;
         let heads = cfg.usize("num_attention_heads")? as i64;
         if heads == 0 || h % heads != 0 || (h / heads) % 2 != 0 {
-            return Err(bad("num_attention_heads", format!("{heads} heads do not split hidden_size {h} into even head dims")));
+            return Err(bad(
+                "num_attention_heads",
+                format!("{heads} heads do not split hidden_size {h} into even head dims"),
+            ));
         }
         let inter = cfg.usize("intermediate_size")? as i64;
         let vocab = cfg.usize("vocab_size")? as i64;
@@ -83,8 +91,18 @@ impl ModernBert {
             }
         };
         let hd = h / heads;
-        let global_rope = Rotary::new(hd, rope_theta(cfg, "full_attention", "global_rope_theta", 160_000.0)?, &RopeScaling::None, device);
-        let local_rope = Rotary::new(hd, rope_theta(cfg, "sliding_attention", "local_rope_theta", 10_000.0)?, &RopeScaling::None, device);
+        let global_rope = Rotary::new(
+            hd,
+            rope_theta(cfg, "full_attention", "global_rope_theta", 160_000.0)?,
+            &RopeScaling::None,
+            device,
+        );
+        let local_rope = Rotary::new(
+            hd,
+            rope_theta(cfg, "sliding_attention", "local_rope_theta", 10_000.0)?,
+            &RopeScaling::None,
+            device,
+        );
 
         let pre = detect_prefix(&store, "embeddings.tok_embeddings.weight", &["", "model."])?;
         let mut params = Vec::new();
@@ -95,7 +113,11 @@ impl ModernBert {
         for (i, &sliding) in sliding.iter().enumerate() {
             let l = format!("{pre}layers.{i}");
             layers.push(Layer {
-                attn_norm: if i == 0 { None } else { Some(LayerNorm::load(&mut store, p, &format!("{l}.attn_norm"), h, norm_bias, eps)?) },
+                attn_norm: if i == 0 {
+                    None
+                } else {
+                    Some(LayerNorm::load(&mut store, p, &format!("{l}.attn_norm"), h, norm_bias, eps)?)
+                },
                 wqkv: Linear::load(&mut store, p, &format!("{l}.attn.Wqkv"), 3 * h, h, attn_bias)?,
                 wo: Linear::load(&mut store, p, &format!("{l}.attn.Wo"), h, h, attn_bias)?,
                 mlp_norm: LayerNorm::load(&mut store, p, &format!("{l}.mlp_norm"), h, norm_bias, eps)?,
@@ -105,9 +127,14 @@ impl ModernBert {
             });
         }
         let final_norm = LayerNorm::load(&mut store, p, &format!("{pre}final_norm"), h, norm_bias, eps)?;
-        let left = store.leftovers(|n| !n.starts_with(&pre) || n.starts_with("head.") || n.starts_with("decoder.") || n.starts_with("classifier."));
+        let left = store.leftovers(|n| {
+            !n.starts_with(&pre) || n.starts_with("head.") || n.starts_with("decoder.") || n.starts_with("classifier.")
+        });
         if !left.is_empty() {
-            return Err(Error::input(store.source().to_string(), format!("unexpected ModernBERT tensors: {}", left.join(", "))));
+            return Err(Error::input(
+                store.source().to_string(),
+                format!("unexpected ModernBERT tensors: {}", left.join(", ")),
+            ));
         }
         Ok(ModernBert {
             embed,

@@ -50,9 +50,14 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
 
 /// Decodes `n` elements of type `ty` from `bytes` (which must be exactly their size).
 pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize, what: &str) -> Result<Vec<f32>> {
-    let expected = ty.bytes_for(n).ok_or_else(|| Error::input(what, format!("{n} elements are not whole {ty:?} blocks of {BLOCK}")))?;
+    let expected = ty
+        .bytes_for(n)
+        .ok_or_else(|| Error::input(what, format!("{n} elements are not whole {ty:?} blocks of {BLOCK}")))?;
     if bytes.len() != expected {
-        return Err(Error::input(what, format!("{ty:?} data of {} bytes, expected {expected} for {n} elements", bytes.len())));
+        return Err(Error::input(
+            what,
+            format!("{ty:?} data of {} bytes, expected {expected} for {n} elements", bytes.len()),
+        ));
     }
     let mut out = Vec::with_capacity(n);
     match ty {

@@ -15,7 +15,8 @@ pub struct Rotary {
 impl Rotary {
     pub fn new(dim: i64, theta: f64, scaling: &RopeScaling, device: Device) -> Self {
         // Same f32 arithmetic as transformers, so greedy decoding matches it token for token.
-        let exponents = Tensor::arange_start_step(0, dim, 2, (Kind::Int64, Device::Cpu)).to_kind(Kind::Float) / dim as f64;
+        let exponents =
+            Tensor::arange_start_step(0, dim, 2, (Kind::Int64, Device::Cpu)).to_kind(Kind::Float) / dim as f64;
         let base = Tensor::from(theta as f32);
         let inv_t = base.pow(&exponents).reciprocal();
         let mut inv: Vec<f64> = Vec::<f32>::try_from(&inv_t).unwrap_or_default().into_iter().map(f64::from).collect();
@@ -30,7 +31,8 @@ impl Rotary {
                     if wavelen > low_wavelen {
                         *f /= factor;
                     } else if wavelen >= high_wavelen {
-                        let smooth = (original_max_position / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        let smooth =
+                            (original_max_position / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
                         *f = (1.0 - smooth) * *f / factor + smooth * *f;
                     }
                 }

@@ -31,7 +31,8 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
         return Err(Error::io(dir.display(), "no model.safetensors or model.safetensors.index.json"));
     }
     let text = std::fs::read_to_string(&index).map_err(|e| Error::io(index.display(), e))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::input(index.display().to_string(), e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::input(index.display().to_string(), e.to_string()))?;
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -78,13 +79,23 @@ impl TensorStore {
         // SAFETY: the map is read-only and dropped before this function returns; the bytes are
         // copied into libtorch-owned memory by `f_from_data_size`.
         let mmap = unsafe { memmap2::Mmap::map(&handle) }.map_err(|e| Error::io(file.display(), e))?;
-        let st = SafeTensors::deserialize(&mmap).map_err(|e| Error::input(file.display().to_string(), e.to_string()))?;
+        let st =
+            SafeTensors::deserialize(&mmap).map_err(|e| Error::input(file.display().to_string(), e.to_string()))?;
         for (name, view) in st.tensors() {
-            let src_kind = kind_of(view.dtype())
-                .ok_or_else(|| Error::input(format!("{} tensor `{name}`", file.display()), format!("unsupported dtype {:?}", view.dtype())))?;
+            let src_kind = kind_of(view.dtype()).ok_or_else(|| {
+                Error::input(
+                    format!("{} tensor `{name}`", file.display()),
+                    format!("unsupported dtype {:?}", view.dtype()),
+                )
+            })?;
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-            let t = Tensor::f_from_data_size(view.data(), &shape, src_kind).map_err(crate::torch_err(format!("{} tensor `{name}`", file.display())))?;
-            let t = if matches!(src_kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double) { t.to_kind(kind) } else { t };
+            let t = Tensor::f_from_data_size(view.data(), &shape, src_kind)
+                .map_err(crate::torch_err(format!("{} tensor `{name}`", file.display())))?;
+            let t = if matches!(src_kind, Kind::Float | Kind::Half | Kind::BFloat16 | Kind::Double) {
+                t.to_kind(kind)
+            } else {
+                t
+            };
             out.insert(name, t.to_device(device));
         }
         Ok(())
@@ -112,7 +123,10 @@ impl TensorStore {
             .remove(name)
             .ok_or_else(|| Error::input(format!("{} tensor `{name}`", self.source), "missing from the checkpoint"))?;
         if t.size() != shape {
-            return Err(Error::input(format!("{} tensor `{name}`", self.source), format!("shape {:?}, expected {shape:?}", t.size())));
+            return Err(Error::input(
+                format!("{} tensor `{name}`", self.source),
+                format!("shape {:?}, expected {shape:?}", t.size()),
+            ));
         }
         Ok(t)
     }
@@ -151,7 +165,12 @@ pub fn write_f32_safetensors(path: &Path, tensors: &[F32Tensor], metadata: BTree
     for t in tensors {
         let n: usize = t.shape.iter().product();
         if n != t.data.len() {
-            return Err(Error::runtime(format!("tensor `{}`: shape {:?} holds {n} values, got {}", t.name, t.shape, t.data.len())));
+            return Err(Error::runtime(format!(
+                "tensor `{}`: shape {:?} holds {n} values, got {}",
+                t.name,
+                t.shape,
+                t.data.len()
+            )));
         }
         bytes.push(t.data.iter().flat_map(|v| v.to_le_bytes()).collect());
     }

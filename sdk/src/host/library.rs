@@ -47,8 +47,10 @@ impl PluginLibrary {
 
         // Safety: the symbol, when an lrpo plugin exports it, is `extern "C" fn() -> u32`
         // (written by `export_plugin!`).
-        let version = unsafe { raw.get::<extern "C" fn() -> u32>(format!("{ABI_SYMBOL}\0").as_bytes()) }
-            .map_err(|_| plugin_error(path, format!("a shared library, but not an lrpo plugin (no `{ABI_SYMBOL}` symbol)")))?;
+        let version =
+            unsafe { raw.get::<extern "C" fn() -> u32>(format!("{ABI_SYMBOL}\0").as_bytes()) }.map_err(|_| {
+                plugin_error(path, format!("a shared library, but not an lrpo plugin (no `{ABI_SYMBOL}` symbol)"))
+            })?;
         let version = (*version)();
         let (major, minor) = ((version >> 16) as u16, (version & 0xffff) as u16);
         if major != ABI_MAJOR || minor > ABI_MINOR {
@@ -77,7 +79,13 @@ impl PluginLibrary {
     /// (JSON). A library without that component is an error listing what it has; a config key
     /// the plugin names bare (`lr`) is re-rooted to where the user wrote it
     /// (`components.optimizer.<instance>.config.lr`).
-    pub fn instantiate(&self, kind: ComponentKind, component: &str, instance: &str, config: &str) -> Result<AnyComponent> {
+    pub fn instantiate(
+        &self,
+        kind: ComponentKind,
+        component: &str,
+        instance: &str,
+        config: &str,
+    ) -> Result<AnyComponent> {
         if self.manifest.component(kind, component).is_none() {
             let have: Vec<String> =
                 self.manifest.components.iter().map(|c| format!("{} `{}`", c.kind.key(), c.name)).collect();
@@ -141,7 +149,10 @@ mod tests {
         assert_eq!(e, Error::config("components.optimizer.grpo.config.betas[1]", "must be in [0, 1)"));
         let rooted = Error::config("components.router.r.config", "unknown field `x`");
         assert_eq!(reroot(rooted.clone(), ComponentKind::Router, "r"), rooted);
-        assert_eq!(reroot(Error::config("", "bad"), ComponentKind::Router, "r"), Error::config("components.router.r.config", "bad"));
+        assert_eq!(
+            reroot(Error::config("", "bad"), ComponentKind::Router, "r"),
+            Error::config("components.router.r.config", "bad")
+        );
         let other = Error::runtime("boom");
         assert_eq!(reroot(other.clone(), ComponentKind::Router, "r"), other);
     }

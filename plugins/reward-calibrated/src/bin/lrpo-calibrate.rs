@@ -11,7 +11,10 @@ use lrpo_core::Result;
 use lrpo_reward_calibrated::{compute_pair_stats, Embedder, EncoderConfig, ParallelCorpus};
 
 #[derive(Debug, Parser)]
-#[command(name = "lrpo-calibrate", about = "Pair statistics (lang_a,lang_b,count,mean,std) for the reward's calibration")]
+#[command(
+    name = "lrpo-calibrate",
+    about = "Pair statistics (lang_a,lang_b,count,mean,std) for the reward's calibration"
+)]
 struct Args {
     /// Parallel corpus: a JSONL file (id, language, text field), a SQuAD/XQuAD `*.<lang>.json`
     /// file, or a directory of them. Repeatable.
@@ -64,7 +67,12 @@ fn run(args: Args) -> Result<()> {
         reference_prefix: args.reference_prefix,
         ..EncoderConfig::default()
     };
-    eprintln!("lrpo-calibrate: {} texts in {:?}, encoder {}", corpus.texts.len(), corpus.languages(), config.resolved_dir().display());
+    eprintln!(
+        "lrpo-calibrate: {} texts in {:?}, encoder {}",
+        corpus.texts.len(),
+        corpus.languages(),
+        config.resolved_dir().display()
+    );
     let embedder = Embedder::load(config, "--model")?;
     let stats = compute_pair_stats(&embedder, &corpus)?;
     stats.write_csv_path(&args.out)?;

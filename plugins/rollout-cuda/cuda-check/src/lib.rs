@@ -39,14 +39,29 @@ impl Fixture {
 }
 
 /// `(temperature, top_k, top_p, min_p)` of each case: plain, greedy, top-k, top-p, min-p, all.
-pub const CASES: [(f32, i64, f32, f32); 6] = [(1.0, 0, 1.0, 0.0), (0.0, 0, 1.0, 0.0), (0.7, 50, 1.0, 0.0), (1.0, 0, 0.9, 0.0), (1.2, 0, 1.0, 0.05), (0.8, 40, 0.95, 0.02)];
+pub const CASES: [(f32, i64, f32, f32); 6] = [
+    (1.0, 0, 1.0, 0.0),
+    (0.0, 0, 1.0, 0.0),
+    (0.7, 50, 1.0, 0.0),
+    (1.0, 0, 0.9, 0.0),
+    (1.2, 0, 1.0, 0.05),
+    (0.8, 40, 0.95, 0.02),
+];
 
 /// 64 rows per case over SmolLM2's vocabulary (49,152), logits ~ N(0, 3²) and uniforms from
 /// fixed ChaCha8 seeds, so every machine builds the same fixture.
 pub fn fixture() -> Fixture {
     let (per_case, vocab) = (64, 49_152);
     let rows = CASES.len() * per_case;
-    let mut f = Fixture { vocab, logits: Vec::with_capacity(rows * vocab), temperature: vec![], top_k: vec![], top_p: vec![], min_p: vec![], uniforms: vec![] };
+    let mut f = Fixture {
+        vocab,
+        logits: Vec::with_capacity(rows * vocab),
+        temperature: vec![],
+        top_k: vec![],
+        top_p: vec![],
+        min_p: vec![],
+        uniforms: vec![],
+    };
     for &(t, k, p, m) in &CASES {
         for _ in 0..per_case {
             f.temperature.push(t);
@@ -161,7 +176,9 @@ pub fn agreement(f: &Fixture, got: &[i64]) -> Agreement {
             continue;
         }
         let explained = usize::try_from(g).ok().filter(|&g| g < f.vocab).is_some_and(|g| {
-            let Some((p, threshold)) = filtered(f.row(i), f.temperature[i], f.top_k[i], f.top_p[i], f.min_p[i]) else { return false };
+            let Some((p, threshold)) = filtered(f.row(i), f.temperature[i], f.top_k[i], f.top_p[i], f.min_p[i]) else {
+                return false;
+            };
             let near_threshold = |v: f64| (v - threshold).abs() <= TOL * threshold;
             let kept = |v: f64| v >= threshold || near_threshold(v);
             let mass: f64 = p.iter().filter(|&&v| kept(v)).sum();
@@ -180,7 +197,9 @@ pub fn agreement(f: &Fixture, got: &[i64]) -> Agreement {
 
 /// [`reference_pick`] for every row of the fixture.
 pub fn reference_tokens(f: &Fixture) -> Vec<usize> {
-    (0..f.rows()).map(|i| reference_pick(f.row(i), f.temperature[i], f.top_k[i], f.top_p[i], f.min_p[i], f.uniforms[i])).collect()
+    (0..f.rows())
+        .map(|i| reference_pick(f.row(i), f.temperature[i], f.top_k[i], f.top_p[i], f.min_p[i], f.uniforms[i]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -192,7 +211,11 @@ mod tests {
         let logits = [0.5, 2.0, 2.0, -1.0];
         assert_eq!(reference_pick(&logits, 0.0, 0, 1.0, 0.0, 0.9), 1);
         for u in [0.0, 0.5, 0.999] {
-            assert_eq!(reference_pick(&logits, 1.0, 1, 1.0, 0.0, u), if u < 0.5 { 1 } else { 2 }, "u {u}: top-1 keeps both tied maxima");
+            assert_eq!(
+                reference_pick(&logits, 1.0, 1, 1.0, 0.0, u),
+                if u < 0.5 { 1 } else { 2 },
+                "u {u}: top-1 keeps both tied maxima"
+            );
         }
     }
 
@@ -201,7 +224,8 @@ mod tests {
         // p ∝ e^[3, 2, 1, 0]: 0.644, 0.237, 0.087, 0.032.
         let logits = [3.0, 2.0, 1.0, 0.0];
         // top_p 0.8: 0.644 < 0.8, so the second token is needed too, the third is not.
-        let picks: Vec<usize> = [0.0, 0.5, 0.8, 0.999].iter().map(|&u| reference_pick(&logits, 1.0, 0, 0.8, 0.0, u)).collect();
+        let picks: Vec<usize> =
+            [0.0, 0.5, 0.8, 0.999].iter().map(|&u| reference_pick(&logits, 1.0, 0, 0.8, 0.0, u)).collect();
         assert_eq!(picks, [0, 0, 1, 1]);
         // min_p 0.1: keeps p >= 0.0644, i.e. the first three.
         assert_eq!(reference_pick(&logits, 1.0, 0, 1.0, 0.1, 0.999), 2);

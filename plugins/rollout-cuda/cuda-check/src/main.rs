@@ -84,7 +84,12 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
             f.temperature[i], f.top_k[i], f.top_p[i], f.min_p[i], f.uniforms[i], got[i], want[i]
         );
     }
-    println!("{} of {rows} rows equal the reference, {} differ at a CDF boundary within f32 rounding, {} disagree", a.same, a.at_boundary.len(), a.wrong.len());
+    println!(
+        "{} of {rows} rows equal the reference, {} differ at a CDF boundary within f32 rounding, {} disagree",
+        a.same,
+        a.at_boundary.len(),
+        a.wrong.len()
+    );
     // Rounding may move a handful of rows; more than 2% would point at a systematic error.
     Ok(a.wrong.is_empty() && a.at_boundary.len() * 50 <= rows)
 }

@@ -37,7 +37,9 @@ pub fn compile() -> Result<Ptx> {
 fn preload_nvrtc() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let Some(site) = std::path::Path::new(lrpo_torch::LIBTORCH_LIB_DIR).parent().and_then(|p| p.parent()) else { return };
+        let Some(site) = std::path::Path::new(lrpo_torch::LIBTORCH_LIB_DIR).parent().and_then(|p| p.parent()) else {
+            return;
+        };
         let Ok(packages) = std::fs::read_dir(site.join("nvidia")) else { return };
         let files: Vec<std::path::PathBuf> = packages
             .flatten()
@@ -46,8 +48,10 @@ fn preload_nvrtc() {
             .collect();
         // The builtins first: NVRTC opens them by soname when it compiles.
         for prefix in ["libnvrtc-builtins.so.", "libnvrtc.so."] {
-            let mut found: Vec<&std::path::PathBuf> =
-                files.iter().filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix))).collect();
+            let mut found: Vec<&std::path::PathBuf> = files
+                .iter()
+                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)))
+                .collect();
             found.sort();
             if let Some(path) = found.first() {
                 // SAFETY: loading NVRTC runs no initialisers with preconditions; the handle is
@@ -92,8 +96,16 @@ impl FusedSampler {
     pub fn pick(&self, logits: &Tensor, params: &RowParams, uniforms: &[f32]) -> Result<Tensor> {
         let device = Device::Cuda(self.ordinal);
         let size = logits.size();
-        if logits.device() != device || size.len() != 2 || size[0] as usize != params.len() || uniforms.len() != params.len() {
-            return Err(Error::runtime(format!("CUDA sampler: logits {size:?} on {:?} for {} rows", logits.device(), params.len())));
+        if logits.device() != device
+            || size.len() != 2
+            || size[0] as usize != params.len()
+            || uniforms.len() != params.len()
+        {
+            return Err(Error::runtime(format!(
+                "CUDA sampler: logits {size:?} on {:?} for {} rows",
+                logits.device(),
+                params.len()
+            )));
         }
         let logits = logits.to_kind(Kind::Float).contiguous();
         let on = |t: Tensor| t.to_device(device).contiguous();
@@ -106,7 +118,8 @@ impl FusedSampler {
         // libtorch may have queued the logits on its own stream; the kernel must see them done.
         tch::Cuda::synchronize(self.ordinal as i64);
         let ptr = |t: &Tensor| t.data_ptr() as u64;
-        let (pl, pt, pk, pp, pm, pu, po) = (ptr(&logits), ptr(&temperature), ptr(&top_k), ptr(&top_p), ptr(&min_p), ptr(&u), ptr(&out));
+        let (pl, pt, pk, pp, pm, pu, po) =
+            (ptr(&logits), ptr(&temperature), ptr(&top_k), ptr(&top_p), ptr(&min_p), ptr(&u), ptr(&out));
         let vocab = size[1];
         let cfg = LaunchConfig { grid_dim: (size[0] as u32, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 };
         let mut launch = self.stream.launch_builder(&self.func);

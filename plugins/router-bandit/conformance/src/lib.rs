@@ -30,10 +30,7 @@ pub fn check_all(make: MakeRouter) -> Result<(), String> {
         ("TV-2 sampling distribution", vectors::tv2_sampling),
         ("TV-3 regional composition", vectors::tv3_regional),
         ("TV-4 one-group update", vectors::tv4_update),
-        (
-            "TV-5 sequential regional update",
-            vectors::tv5_regional_update,
-        ),
+        ("TV-5 sequential regional update", vectors::tv5_regional_update),
         ("TV-6 schedules", vectors::tv6_schedules),
         ("TV-11 group assignment", vectors::tv11_groups),
     ];
@@ -44,22 +41,13 @@ pub fn check_all(make: MakeRouter) -> Result<(), String> {
 /// config; `orig_lang_min` is overridden to 2.
 pub fn check_router_contract(make: MakeRouter, config: Value) -> Result<(), String> {
     let config = merge(config, serde_json::json!({ "orig_lang_min": 2 }));
-    let checks: [ContractCheck; 3] = [
-        ("group rules", contract_group_rules),
-        ("exact resume", contract_resume),
-        ("input errors", contract_errors),
-    ];
-    report(
-        checks
-            .iter()
-            .map(|(name, check)| (*name, check(make, config.clone()))),
-    )
+    let checks: [ContractCheck; 3] =
+        [("group rules", contract_group_rules), ("exact resume", contract_resume), ("input errors", contract_errors)];
+    report(checks.iter().map(|(name, check)| (*name, check(make, config.clone()))))
 }
 
 fn report<'a>(results: impl Iterator<Item = (&'a str, Result<(), String>)>) -> Result<(), String> {
-    let failures: Vec<String> = results
-        .filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}")))
-        .collect();
+    let failures: Vec<String> = results.filter_map(|(name, r)| r.err().map(|e| format!("{name}: {e}"))).collect();
     if failures.is_empty() {
         Ok(())
     } else {
@@ -71,16 +59,8 @@ fn contract_group_rules(make: MakeRouter, config: Value) -> Result<(), String> {
     let mut router = build(make, config)?;
     let langs = router.languages();
     let ja = Lang::new("ja");
-    let mut request = request(
-        vec![context(1, "General Knowledge", None, "ja"); 50],
-        8,
-        true,
-    );
-    request
-        .groups
-        .iter_mut()
-        .enumerate()
-        .for_each(|(i, g)| g.group_id = i as u64);
+    let mut request = request(vec![context(1, "General Knowledge", None, "ja"); 50], 8, true);
+    request.groups.iter_mut().enumerate().for_each(|(i, g)| g.group_id = i as u64);
     request.groups.push(RouteContext {
         fixed_lang: Some(ja.clone()),
         group_id: 99,
@@ -88,34 +68,20 @@ fn contract_group_rules(make: MakeRouter, config: Value) -> Result<(), String> {
     });
     let picks = router.route(&request).map_err(|e| e.to_string())?;
     if picks.len() != request.groups.len() || picks.iter().any(|g| g.len() != 8) {
-        return Err(format!(
-            "expected {} groups of 8 languages",
-            request.groups.len()
-        ));
+        return Err(format!("expected {} groups of 8 languages", request.groups.len()));
     }
     for (g, group) in picks.iter().enumerate() {
         if group[..2] != [ja.clone(), ja.clone()] {
-            return Err(format!(
-                "group {g}: copies 0 and 1 must keep `ja`, got {group:?}"
-            ));
+            return Err(format!("group {g}: copies 0 and 1 must keep `ja`, got {group:?}"));
         }
         if let Some(bad) = group.iter().find(|l| !langs.contains(l) && **l != ja) {
-            return Err(format!(
-                "group {g}: `{bad}` is not one of the router's languages"
-            ));
+            return Err(format!("group {g}: `{bad}` is not one of the router's languages"));
         }
     }
     if picks.last().is_some_and(|g| g.iter().any(|l| *l != ja)) {
-        return Err(format!(
-            "fixed-language group must stay `ja`, got {:?}",
-            picks.last()
-        ));
+        return Err(format!("fixed-language group must stay `ja`, got {:?}", picks.last()));
     }
-    let routed_away = picks[..50]
-        .iter()
-        .flat_map(|g| &g[2..])
-        .filter(|l| **l != ja)
-        .count();
+    let routed_away = picks[..50].iter().flat_map(|g| &g[2..]).filter(|l| **l != ja).count();
     if routed_away == 0 {
         return Err("copies 2..7 never left the original language in 300 draws".into());
     }
@@ -134,11 +100,7 @@ fn contract_resume(make: MakeRouter, config: Value) -> Result<(), String> {
     let base = request(
         (0..24)
             .map(|i| {
-                let topic = if i % 3 == 0 {
-                    "Regional Knowledge"
-                } else {
-                    "General Knowledge"
-                };
+                let topic = if i % 3 == 0 { "Regional Knowledge" } else { "General Knowledge" };
                 context(
                     i,
                     topic,
@@ -150,15 +112,10 @@ fn contract_resume(make: MakeRouter, config: Value) -> Result<(), String> {
         8,
         true,
     );
-    let run = |router: &mut Box<dyn Router>,
-               steps: std::ops::RangeInclusive<u64>|
-     -> Result<Vec<String>, String> {
+    let run = |router: &mut Box<dyn Router>, steps: std::ops::RangeInclusive<u64>| -> Result<Vec<String>, String> {
         let mut trace = Vec::new();
         for step in steps {
-            let req = RouteRequest {
-                step,
-                ..base.clone()
-            };
+            let req = RouteRequest { step, ..base.clone() };
             let picks = router.route(&req).map_err(|e| e.to_string())?;
             let feedback = crate::workload::feedback_for(&req, &picks, step);
             let update = router.update(step, &feedback).map_err(|e| e.to_string())?;
@@ -172,31 +129,20 @@ fn contract_resume(make: MakeRouter, config: Value) -> Result<(), String> {
     run(&mut first, 1..=6)?;
     let saved = first.save_state().map_err(|e| e.to_string())?;
     let mut resumed = build(make, config)?;
-    resumed
-        .load_state(&saved)
-        .map_err(|e| format!("load_state: {e}"))?;
+    resumed.load_state(&saved).map_err(|e| format!("load_state: {e}"))?;
     let got = run(&mut resumed, 7..=12)?;
     match expected[6..].iter().zip(&got).find(|(a, b)| a != b) {
         None => Ok(()),
-        Some((a, b)) => Err(format!(
-            "resumed run diverged:\n straight: {a}\n resumed:  {b}"
-        )),
+        Some((a, b)) => Err(format!("resumed run diverged:\n straight: {a}\n resumed:  {b}")),
     }
 }
 
 fn contract_errors(make: MakeRouter, config: Value) -> Result<(), String> {
     let mut router = build(make, config)?;
-    let bad = [
-        feedback("General Knowledge", None, "en", 0.5),
-        feedback("General Knowledge", None, "en", f64::NAN),
-    ];
+    let bad = [feedback("General Knowledge", None, "en", 0.5), feedback("General Knowledge", None, "en", f64::NAN)];
     match router.update(1, &bad) {
         Err(e) if e.to_string().contains("row 1") => {}
-        other => {
-            return Err(format!(
-                "NaN reward in row 1 must be an error naming the row, got {other:?}"
-            ))
-        }
+        other => return Err(format!("NaN reward in row 1 must be an error naming the row, got {other:?}")),
     }
     if router.load_state(b"{not json").is_ok() {
         return Err("load_state accepted bytes that are not JSON".into());
@@ -235,26 +181,11 @@ pub(crate) fn context(id: u64, topic: &str, region: Option<&str>, orig: &str) ->
 }
 
 pub(crate) fn request(groups: Vec<RouteContext>, n: usize, training: bool) -> RouteRequest {
-    RouteRequest {
-        step: 1,
-        n,
-        groups,
-        training,
-    }
+    RouteRequest { step: 1, n, groups, training }
 }
 
-pub(crate) fn feedback(
-    topic: &str,
-    region: Option<&str>,
-    lang: &str,
-    reward: f64,
-) -> RouteFeedback {
-    RouteFeedback {
-        topic: topic.to_string(),
-        region: region.map(str::to_string),
-        lang: Lang::new(lang),
-        reward,
-    }
+pub(crate) fn feedback(topic: &str, region: Option<&str>, lang: &str, reward: f64) -> RouteFeedback {
+    RouteFeedback { topic: topic.to_string(), region: region.map(str::to_string), lang: Lang::new(lang), reward }
 }
 
 pub(crate) fn close(what: &str, got: &[f64], want: &[f64], tol: f64) -> Result<(), String> {
@@ -262,8 +193,6 @@ pub(crate) fn close(what: &str, got: &[f64], want: &[f64], tol: f64) -> Result<(
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{what}: got {got:?}, want {want:?} (tolerance {tol})"
-        ))
+        Err(format!("{what}: got {got:?}, want {want:?} (tolerance {tol})"))
     }
 }

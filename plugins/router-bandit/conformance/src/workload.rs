@@ -49,12 +49,7 @@ pub fn bench_workload() -> (RouteRequest, Vec<RouteFeedback>) {
             reward: rng.gen::<f64>(),
         })
         .collect();
-    let request = RouteRequest {
-        step: 1,
-        n: BENCH_GROUP_SIZE,
-        groups,
-        training: true,
-    };
+    let request = RouteRequest { step: 1, n: BENCH_GROUP_SIZE, groups, training: true };
     (request, feedback)
 }
 

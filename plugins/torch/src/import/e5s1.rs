@@ -130,7 +130,10 @@ pub fn import(model_path: &Path, tokenizer_path: &Path, out: &Path, source_sha25
         return Err(r.err(format!("Q4 block size {qk}, expected {}", crate::quant::BLOCK)));
     }
     if header.heads == 0 || header.hidden % header.heads != 0 {
-        return Err(Error::input(source.clone(), format!("{} heads do not divide hidden size {}", header.heads, header.hidden)));
+        return Err(Error::input(
+            source.clone(),
+            format!("{} heads do not divide hidden size {}", header.heads, header.hidden),
+        ));
     }
     // Tokenizer block: pieces are kept to check the separately shipped tokenizer.json against.
     let n_pieces = r.count("piece count")?;
@@ -169,7 +172,11 @@ pub fn import(model_path: &Path, tokenizer_path: &Path, out: &Path, source_sha25
             1 => GgmlType::Q4_0,
             other => return Err(Error::input(what, format!("unknown dtype {other}"))),
         };
-        let bytes = e.offset.checked_add(e.n_bytes).and_then(|end| map.get(e.offset..end)).ok_or_else(|| Error::input(what.clone(), "data runs past the end of the file"))?;
+        let bytes = e
+            .offset
+            .checked_add(e.n_bytes)
+            .and_then(|end| map.get(e.offset..end))
+            .ok_or_else(|| Error::input(what.clone(), "data runs past the end of the file"))?;
         tensors.push(F32Tensor { name: hf, shape, data: dequantize(ty, bytes, e.elements, &what)? });
     }
     for i in 0..header.layers {
@@ -214,22 +221,26 @@ pub fn import(model_path: &Path, tokenizer_path: &Path, out: &Path, source_sha25
             "model_max_length": 512,
         }),
     )?;
-    write_marker(out, &ImportRecord { source: source.clone(), source_sha256: source_sha256.to_string(), importer: "e5s1".into() })
+    write_marker(
+        out,
+        &ImportRecord { source: source.clone(), source_sha256: source_sha256.to_string(), importer: "e5s1".into() },
+    )
 }
 
 /// The tokenizer.json must spell every E5S1 piece with the same id.
 fn check_tokenizer(path: &Path, offsets: &[u32], blob: &[u8], source: &str) -> Result<()> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
-    let json: Value = serde_json::from_str(&text).map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
-    let vocab = json
-        .pointer("/model/vocab")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::input(format!("{} field `model.vocab`", path.display()), "missing: expected a Unigram vocabulary"))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
+    let vocab = json.pointer("/model/vocab").and_then(Value::as_array).ok_or_else(|| {
+        Error::input(format!("{} field `model.vocab`", path.display()), "missing: expected a Unigram vocabulary")
+    })?;
     let n = offsets.len() - 1;
     let mut mismatches = Vec::new();
     for id in 0..n {
         let (a, b) = (offsets[id] as usize, offsets[id + 1] as usize);
-        let piece = blob.get(a..b).ok_or_else(|| Error::input(source, format!("piece {id} runs past the tokenizer blob")))?;
+        let piece =
+            blob.get(a..b).ok_or_else(|| Error::input(source, format!("piece {id} runs past the tokenizer blob")))?;
         let theirs = vocab.get(id).and_then(|v| v.get(0)).and_then(Value::as_str);
         if theirs.map(str::as_bytes) != Some(piece) {
             mismatches.push(id);
@@ -239,7 +250,11 @@ fn check_tokenizer(path: &Path, offsets: &[u32], blob: &[u8], source: &str) -> R
     if mismatches.len() > 8 {
         return Err(Error::input(
             path.display().to_string(),
-            format!("{} of {n} pieces differ from {source} (first ids {:?}); wrong tokenizer for this model", mismatches.len(), &mismatches[..8]),
+            format!(
+                "{} of {n} pieces differ from {source} (first ids {:?}); wrong tokenizer for this model",
+                mismatches.len(),
+                &mismatches[..8]
+            ),
         ));
     }
     Ok(())

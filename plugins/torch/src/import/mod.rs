@@ -46,9 +46,16 @@ pub fn read_marker(dir: &Path) -> Result<Option<ImportRecord>> {
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| Error::input(path.display().to_string(), e.to_string()))?;
     let field = |k: &str| {
-        v.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| Error::input(format!("{} field `{k}`", path.display()), "missing"))
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Error::input(format!("{} field `{k}`", path.display()), "missing"))
     };
-    Ok(Some(ImportRecord { source: field("source")?, source_sha256: field("source_sha256")?, importer: field("importer")? }))
+    Ok(Some(ImportRecord {
+        source: field("source")?,
+        source_sha256: field("source_sha256")?,
+        importer: field("importer")?,
+    }))
 }
 
 /// Memory-maps a source file read-only.

@@ -62,7 +62,10 @@ pub fn tokenizer_json(g: &Gguf) -> Result<Value> {
         None => vec![1; tokens.len()],
     };
     if types.len() != tokens.len() {
-        return Err(Error::input(format!("{} metadata `tokenizer.ggml.token_type`", g.source), format!("{} entries for {} tokens", types.len(), tokens.len())));
+        return Err(Error::input(
+            format!("{} metadata `tokenizer.ggml.token_type`", g.source),
+            format!("{} entries for {} tokens", types.len(), tokens.len()),
+        ));
     }
     let merges = g.strings("tokenizer.ggml.merges")?;
     let spell = bytes_to_unicode();
@@ -75,9 +78,12 @@ pub fn tokenizer_json(g: &Gguf) -> Result<Value> {
     }
     let mut merge_pairs = Vec::with_capacity(merges.len());
     for (i, m) in merges.iter().enumerate() {
-        let (a, b) = m
-            .split_once(' ')
-            .ok_or_else(|| Error::input(format!("{} metadata `tokenizer.ggml.merges[{i}]`", g.source), format!("`{m}` is not two tokens")))?;
+        let (a, b) = m.split_once(' ').ok_or_else(|| {
+            Error::input(
+                format!("{} metadata `tokenizer.ggml.merges[{i}]`", g.source),
+                format!("`{m}` is not two tokens"),
+            )
+        })?;
         merge_pairs.push(json!([a, b]));
     }
     let mut added = Vec::new();
@@ -170,7 +176,10 @@ pub fn import(gguf_path: &Path, out: &Path, source_sha256: &str) -> Result<()> {
     let g = Gguf::parse(&map, &gguf_path.display().to_string())?;
     let arch = g.str("general.architecture")?;
     if arch != "llama" {
-        return Err(Error::input(format!("{} metadata `general.architecture`", g.source), format!("`{arch}` is not llama")));
+        return Err(Error::input(
+            format!("{} metadata `general.architecture`", g.source),
+            format!("`{arch}` is not llama"),
+        ));
     }
     let key = |k: &str| format!("llama.{k}");
     let layers = g.u64(&key("block_count"))? as usize;
@@ -210,13 +219,18 @@ pub fn import(gguf_path: &Path, out: &Path, source_sha256: &str) -> Result<()> {
         "torch_dtype": "float32",
     });
     if heads == 0 || hidden % heads != 0 || kv_heads == 0 || heads % kv_heads != 0 {
-        return Err(Error::input(g.source.clone(), format!("inconsistent heads: hidden {hidden}, heads {heads}, kv heads {kv_heads}")));
+        return Err(Error::input(
+            g.source.clone(),
+            format!("inconsistent heads: hidden {hidden}, heads {heads}, kv heads {kv_heads}"),
+        ));
     }
     let tokenizer = tokenizer_json(&g)?;
 
     let mut tensors = Vec::with_capacity(g.tensors.len());
     for t in &g.tensors {
-        let name = hf_name(&t.name).ok_or_else(|| Error::input(g.source.clone(), format!("tensor `{}` has no Hugging Face counterpart", t.name)))?;
+        let name = hf_name(&t.name).ok_or_else(|| {
+            Error::input(g.source.clone(), format!("tensor `{}` has no Hugging Face counterpart", t.name))
+        })?;
         let shape = t.shape();
         let mut data = g.dequantize(t)?;
         let permute_heads = if name.ends_with("q_proj.weight") {
@@ -228,7 +242,10 @@ pub fn import(gguf_path: &Path, out: &Path, source_sha256: &str) -> Result<()> {
         };
         if let Some(h) = permute_heads {
             if shape.len() != 2 || shape[0] % (2 * h) != 0 {
-                return Err(Error::input(format!("{} tensor `{}`", g.source, t.name), format!("shape {shape:?} does not split into {h} heads")));
+                return Err(Error::input(
+                    format!("{} tensor `{}`", g.source, t.name),
+                    format!("shape {shape:?} does not split into {h} heads"),
+                ));
             }
             data = unpermute_rows(&data, shape[0], shape[1], h);
         }
@@ -241,7 +258,9 @@ pub fn import(gguf_path: &Path, out: &Path, source_sha256: &str) -> Result<()> {
     write_f32_safetensors(&out.join("model.safetensors"), &tensors, meta)?;
     write_json(&out.join("config.json"), &config)?;
     write_json(&out.join("tokenizer.json"), &tokenizer)?;
-    let name_of = |k: &str| special_id(k).and_then(|id| g.strings("tokenizer.ggml.tokens").ok()?.get(id as usize).map(|s| s.to_string()));
+    let name_of = |k: &str| {
+        special_id(k).and_then(|id| g.strings("tokenizer.ggml.tokens").ok()?.get(id as usize).map(|s| s.to_string()))
+    };
     let mut tok_config = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": name_of("bos_token_id"),
@@ -260,7 +279,14 @@ pub fn import(gguf_path: &Path, out: &Path, source_sha256: &str) -> Result<()> {
         &out.join("generation_config.json"),
         &json!({"bos_token_id": special_id("bos_token_id"), "eos_token_id": special_id("eos_token_id"), "pad_token_id": special_id("padding_token_id")}),
     )?;
-    write_marker(out, &ImportRecord { source: gguf_path.display().to_string(), source_sha256: source_sha256.to_string(), importer: "smollm2-gguf".into() })
+    write_marker(
+        out,
+        &ImportRecord {
+            source: gguf_path.display().to_string(),
+            source_sha256: source_sha256.to_string(),
+            importer: "smollm2-gguf".into(),
+        },
+    )
 }
 
 #[cfg(test)]
