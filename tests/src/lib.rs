@@ -36,6 +36,14 @@ pub fn host_binary() -> PathBuf {
     path
 }
 
+/// `lrpo-host --plugins plugins --config run.toml train EXTRA...` in `dir`: how the end-to-end
+/// tests start a run laid out as `dir/plugins/` and `dir/run.toml`.
+pub fn train_command(dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(host_binary());
+    cmd.current_dir(dir).args(["--plugins", "plugins", "--config", "run.toml", "train"]).args(extra);
+    cmd
+}
+
 /// Runs `lrpo-host` with the given arguments in `cwd`, with a clean `LRPO_` environment.
 pub fn run_host(args: &[&str], cwd: &Path) -> Output {
     let mut cmd = Command::new(host_binary());

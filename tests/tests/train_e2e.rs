@@ -42,14 +42,6 @@ fn config(dir: &Path, delay_ms: u64, routers: &[(&str, &str)]) -> PathBuf {
     write_file(dir, "run.toml", &text)
 }
 
-fn host(dir: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(host_binary());
-    cmd.current_dir(dir)
-        .args(["--plugins", dir.join("plugins").to_str().unwrap(), "--config", "run.toml", "train"])
-        .args(extra);
-    cmd
-}
-
 fn setup(delay_ms: u64, routers: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let plugins = plugin_dir(&["lrpo_router_bandit", "lrpo_fixture_toy"]);
@@ -64,7 +56,7 @@ fn setup(delay_ms: u64, routers: &[(&str, &str)]) -> tempfile::TempDir {
 #[test]
 fn a_run_writes_metrics_router_log_and_checkpoints() {
     let dir = setup(0, &[("lrpo", "lrpo-bandit")]);
-    let out = host(dir.path(), &[]).output().unwrap();
+    let out = train_command(dir.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let run = dir.path().join("runs/e2e");
     let m = run_metrics(&run);
@@ -97,11 +89,11 @@ fn a_run_writes_metrics_router_log_and_checkpoints() {
 #[test]
 fn killed_run_resumes_to_the_same_metrics() {
     let whole = setup(150, &[("lrpo", "lrpo-bandit")]);
-    let out = host(whole.path(), &[]).output().unwrap();
+    let out = train_command(whole.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let killed = setup(150, &[("lrpo", "lrpo-bandit")]);
-    let mut child = host(killed.path(), &[])
+    let mut child = train_command(killed.path(), &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -118,7 +110,7 @@ fn killed_run_resumes_to_the_same_metrics() {
     let before = run_metrics(&killed.path().join("runs/e2e"));
     assert!(before.len() < run_metrics(&whole.path().join("runs/e2e")).len(), "the run was killed before it finished");
 
-    let out = host(killed.path(), &["--resume", "auto"]).output().unwrap();
+    let out = train_command(killed.path(), &["--resume", "auto"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming arm `main` after step"), "{}", stderr(&out));
     assert_eq!(run_metrics(&killed.path().join("runs/e2e")), run_metrics(&whole.path().join("runs/e2e")));
@@ -131,7 +123,7 @@ fn killed_run_resumes_to_the_same_metrics() {
 #[test]
 fn ab_arms_with_two_router_kinds() {
     let dir = setup(0, &[("bandit", "lrpo-bandit"), ("uniform", "uniform")]);
-    let out = host(dir.path(), &[]).output().unwrap();
+    let out = train_command(dir.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let a = run_metrics(&dir.path().join("runs/e2e/bandit"));
     let b = run_metrics(&dir.path().join("runs/e2e/uniform"));
@@ -153,7 +145,7 @@ fn ab_arms_with_two_router_kinds() {
 fn every_router_kind_reaches_the_console_the_log_and_the_plots() {
     let routers = [("bandit", "lrpo-bandit"), ("thompson", "thompson"), ("uniform", "uniform")];
     let dir = setup(0, &routers);
-    let out = host(dir.path(), &[]).output().unwrap();
+    let out = train_command(dir.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let console = stderr(&out);
     for (arm, _) in routers {

@@ -77,16 +77,10 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
-fn host(dir: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(host_binary());
-    cmd.current_dir(dir).args(["--plugins", "plugins", "--config", "run.toml", "train"]).args(extra);
-    cmd
-}
-
 #[test]
 fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
     let whole = setup();
-    let out = host(whole.path(), &[]).output().unwrap();
+    let out = train_command(whole.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let run = whole.path().join("runs/tch");
     let m = run_metrics(&run);
@@ -106,7 +100,7 @@ fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
 
     // Killed right after its first checkpoint, then resumed: the same run, number for number.
     let killed = setup();
-    let mut child = host(killed.path(), &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = train_command(killed.path(), &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let ckpt = killed.path().join("runs/tch/checkpoints/step_000002/host.json");
     let started = Instant::now();
     while !ckpt.exists() && started.elapsed() < Duration::from_secs(300) {
@@ -116,7 +110,7 @@ fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
     child.wait().unwrap();
     assert!(ckpt.exists(), "no checkpoint after 300 s");
     assert!(run_metrics(&killed.path().join("runs/tch")).len() < m.len(), "the run was killed before it finished");
-    let out = host(killed.path(), &["--resume", "auto"]).output().unwrap();
+    let out = train_command(killed.path(), &["--resume", "auto"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming arm `main` after step 2"), "{}", stderr(&out));
     assert_eq!(run_metrics(&killed.path().join("runs/tch")), m);
