@@ -106,6 +106,9 @@ pub enum ResumeMode {
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// List every plugin library in the plugin directories with its manifest and components.
+    ///
+    /// Each `lib*.so` is checked, then loaded and initialised to read its manifest, which runs
+    /// that library's code: list only directories whose libraries you trust.
     List {
         /// Print JSON (one array of manifests, with config schemas) instead of text.
         #[arg(long)]

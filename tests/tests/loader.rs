@@ -209,3 +209,71 @@ fn open_library_reads_the_manifest() {
     assert_eq!(p.manifest.abi, "1.0");
     assert_eq!(p.manifest.components.len(), 1);
 }
+
+#[test]
+fn plugin_names_cannot_reach_outside_the_plugin_dirs() {
+    let plugins = plugin_dir(&["lrpo_fixture_panic"]);
+    // `lib` + name + `.so` under a plugin dir once reached /evil.so through the `lib/` folder.
+    std::fs::create_dir(plugins.path().join("lib")).unwrap();
+    for (name, why) in [
+        ("/../../../evil", "is not a path to a `.so` file"),
+        ("../lrpo_fixture_panic", "is not a path to a `.so` file"),
+        ("./lib/../liblrpo_fixture_panic.so", "may not contain `..`"),
+        ("..hidden", "is not a library name"),
+        ("", "is not a library name"),
+    ] {
+        let cfg = config(plugins.path(), name, "panicky", "");
+        let out = train(&plugins, &cfg);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("config `components.router.r.plugin`") && err.contains(why), "{name}: {err}");
+    }
+    // A path given on purpose loads that file.
+    let path = built_library("lrpo_fixture_panic");
+    let cfg = config(plugins.path(), path.to_str().unwrap(), "panicky", "");
+    let out = train(&plugins, &cfg);
+    let err = stderr(&out);
+    assert!(err.contains(&format!("router          r = {}:panicky (1 languages: en)", path.display())), "{err}");
+    assert!(err.contains("has no language_id component"), "{err}");
+}
+
+#[test]
+fn upper_case_environment_overrides_apply_and_bad_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = |var: &str, value: &str| {
+        std::process::Command::new(host_binary())
+            .args(["config", "show"])
+            .current_dir(dir.path())
+            .env(var, value)
+            .output()
+            .unwrap()
+    };
+    let out = show("LRPO_TRAINER__TOTAL_STEPS", "7");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("total_steps = 7"), "{}", stdout(&out));
+    let out = show("LRPO_trainer__save_freq", "3");
+    assert!(stdout(&out).contains("save_freq = 3"), "{}", stdout(&out));
+    let out = show("LRPO_DATA__GROUP_SIZE", "x");
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("config `data.group_size`"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_library_with_a_zeroed_dynamic_section_is_refused_without_a_crash() {
+    let plugins = plugin_dir(&[]);
+    let mut bytes = std::fs::read(built_library("lrpo_fixture_panic")).unwrap();
+    let (offset, size) = lrpo_host::plugin::dynamic_section(&bytes).expect("a shared library has one");
+    bytes[offset..offset + size].fill(0);
+    std::fs::write(plugins.path().join("liblrpo_zeroed.so"), &bytes).unwrap();
+    let cfg = config(plugins.path(), "lrpo_zeroed", "panicky", "");
+    let out = train(&plugins, &cfg);
+    assert_eq!(out.status.code(), Some(2), "exit 2, not a signal: {}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("liblrpo_zeroed.so: corrupt shared library: its dynamic section has no string or symbol table"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_host(&["plugins", "list", "--plugins", plugins.path().to_str().unwrap()], plugins.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

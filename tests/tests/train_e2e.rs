@@ -171,3 +171,35 @@ fn every_router_kind_reaches_the_console_the_log_and_the_plots() {
         assert!(heatmap.contains("Router language probabilities"), "arm `{arm}`");
     }
 }
+
+#[test]
+fn a_run_directory_has_one_writer_and_a_finished_run_is_not_appended_to() {
+    let dir = setup(150, &[("lrpo", "lrpo-bandit")]);
+    let mut first = train_command(dir.path(), &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = dir.path().join("runs/e2e/metrics.jsonl");
+    let started = Instant::now();
+    while !metrics.exists() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // While the first writes, a second (fresh or resuming) is refused with the holder's pid.
+    let out = train_command(dir.path(), &["--resume", "auto"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("lrpo-host (pid {}) is writing to this run directory", first.id())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(first.wait().unwrap().success());
+    let records = run_metrics(&dir.path().join("runs/e2e")).len();
+    assert_eq!(records, 8, "the refused writer changed nothing");
+
+    // A fresh run into the finished run's directory would append a second run to it.
+    let out = train_command(dir.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already holds a run (8 records); pass --resume auto"), "{}", stderr(&out));
+    assert_eq!(run_metrics(&dir.path().join("runs/e2e")).len(), records);
+}

@@ -6,7 +6,7 @@ use crate::cli::GlobalArgs;
 use crate::plugin::{AnyComponent, Registry};
 use crate::train::{ArmComponents, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
-use lrpo_core::Result;
+use lrpo_core::{Error, Result};
 use std::fmt::Write as _;
 
 pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
@@ -37,6 +37,16 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             if let Some(step) = trainer.resume()? {
                 eprintln!("resuming arm `{}` after step {step}", arm.name);
             }
+        } else if trainer.existing_records() > 0 {
+            // Appending a new run's steps to an old run's records would mix two runs.
+            return Err(Error::config(
+                "run.name",
+                format!(
+                    "{} already holds a run ({} records); pass --resume auto to continue it, or set another run.name",
+                    run_dir.display(),
+                    trainer.existing_records()
+                ),
+            ));
         }
         trainers.push((arm.name.clone(), trainer));
     }

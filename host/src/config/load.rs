@@ -41,10 +41,16 @@ pub fn load(sources: &Sources) -> Result<RawConfig> {
         }
     };
     if sources.env {
+        // Variables are written upper-case (`LRPO_TRAINER__TOTAL_STEPS`); figment hands the key
+        // over as written, so the section is compared without case and the key lowered.
         fig = fig.merge(
             Env::prefixed("LRPO_")
                 .split("__")
-                .filter(|k| SECTIONS.iter().any(|s| k.as_str().split('.').next() == Some(s))),
+                .filter(|k| {
+                    let section = k.as_str().split('.').next().unwrap_or_default();
+                    SECTIONS.iter().any(|s| section.eq_ignore_ascii_case(s))
+                })
+                .map(|k| k.as_str().to_ascii_lowercase().into()),
         );
     }
     for item in &sources.overrides {

@@ -13,8 +13,36 @@ pub fn library_file_name(name: &str) -> String {
     format!("lib{name}.so")
 }
 
-/// Looks for `lib<name>.so` in each directory, in order.
+/// Checks a configured `plugin` value. It is either a library name (`lrpo_router_bandit`:
+/// letters, digits, `_`, `-`, `.`, not starting with `.`), searched as `lib<name>.so` in the
+/// plugin directories, or, on purpose, a path to the library file (`./libmine.so`,
+/// `/opt/plugins/libmine.so`): anything with a `/` must end in `.so` and have no `..` part, so a
+/// name can never reach outside the plugin directories by accident or by trickery.
+pub fn check_plugin_name(name: &str) -> std::result::Result<(), String> {
+    if name.contains('/') {
+        if !name.ends_with(".so") {
+            return Err(format!("`{name}` has a `/` but is not a path to a `.so` file; give a library name (e.g. lrpo_router_bandit) or the path of the .so"));
+        }
+        if Path::new(name).components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(format!("`{name}`: a plugin path may not contain `..`"));
+        }
+        return Ok(());
+    }
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !plain {
+        return Err(format!("`{name}` is not a library name (letters, digits, `_`, `-`, `.`; e.g. lrpo_router_bandit)"));
+    }
+    Ok(())
+}
+
+/// Looks for `lib<name>.so` in each directory, in order; a path (see [`check_plugin_name`]) is
+/// taken as it is.
 pub fn find_library(name: &str, dirs: &[PathBuf]) -> Result<PathBuf> {
+    if name.contains('/') {
+        return Ok(PathBuf::from(name));
+    }
     let file = library_file_name(name);
     if let Some(found) = dirs.iter().map(|d| d.join(&file)).find(|p| p.exists()) {
         return Ok(found);

@@ -6,7 +6,8 @@ mod elf;
 mod loader;
 mod registry;
 
-pub use loader::{find_library, library_file_name, list_libraries, open_library};
+pub use elf::dynamic_section;
+pub use loader::{check_plugin_name, find_library, library_file_name, list_libraries, open_library};
 pub use lrpo_sdk::host::{ComponentInfo, Manifest, PluginLibrary};
 pub use lrpo_sdk::AnyComponent;
 pub use registry::Registry;

@@ -1,6 +1,6 @@
 //! The libraries a run uses, opened on first need, and the components built from them.
 
-use super::{find_library, open_library, AnyComponent, PluginLibrary};
+use super::{check_plugin_name, find_library, open_library, AnyComponent, PluginLibrary};
 use crate::config::{with_suggestion, Arm, ComponentsConfig, InstanceConfig};
 use lrpo_core::{ComponentKind, Error, Result};
 use std::collections::BTreeMap;
@@ -65,6 +65,8 @@ impl Registry {
     pub fn instantiate(&mut self, kind: ComponentKind, instance: &str, cfg: &InstanceConfig) -> Result<AnyComponent> {
         let json = serde_json::to_string(&cfg.config)
             .map_err(|e| Error::config(format!("components.{}.{instance}.config", kind.key()), e.to_string()))?;
+        check_plugin_name(&cfg.plugin)
+            .map_err(|m| Error::config(format!("components.{}.{instance}.plugin", kind.key()), m))?;
         let library = self.load(&cfg.plugin)?;
         library.instantiate(kind, &cfg.kind, instance, &json).map_err(|e| match e {
             // Plugins report unknown config keys with serde's list of valid ones.

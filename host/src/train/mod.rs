@@ -7,11 +7,13 @@ pub mod checkpoint;
 mod components;
 pub mod metrics;
 pub mod router_log;
+mod run_lock;
 
 use crate::config::ResolvedConfig;
 use crate::data::{read_questions, GroupedSampler, Question};
 use crate::prompt::PromptBuilder;
 use checkpoint::HostState;
+use run_lock::RunLock;
 pub use components::ArmComponents;
 use lrpo_core::*;
 use metrics::{JsonlWriter, StepRecord};
@@ -41,6 +43,8 @@ pub struct Trainer {
     config_hash: String,
     /// The router's most likely languages after its last logged update, for the console.
     router_probs: Option<String>,
+    /// Held from the first change to the run directory (resume or run) to the end of the run.
+    lock: Option<RunLock>,
 }
 
 /// What a finished run reports.
@@ -106,6 +110,7 @@ impl Trainer {
             total_steps,
             config_hash,
             router_probs: None,
+            lock: None,
         })
     }
 
@@ -114,7 +119,20 @@ impl Trainer {
     }
 
     /// Continues from the newest complete checkpoint, if there is one. Returns its step.
+    fn lock_run_dir(&mut self) -> Result<()> {
+        if self.lock.is_none() {
+            self.lock = Some(RunLock::acquire(&self.run_dir)?);
+        }
+        Ok(())
+    }
+
+    /// Records already in the run directory's metrics (a fresh run must not append to them).
+    pub fn existing_records(&self) -> usize {
+        std::fs::read_to_string(self.run_dir.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
+    }
+
     pub fn resume(&mut self) -> Result<Option<u64>> {
+        self.lock_run_dir()?;
         let Some(dir) = checkpoint::latest(&self.run_dir) else { return Ok(None) };
         let host = checkpoint::load_host(&dir)?;
         if host.config_hash != self.config_hash {
@@ -155,6 +173,7 @@ impl Trainer {
     /// the step's record and the router's most likely languages after its latest logged update,
     /// and after each validation with its record (phase "val").
     pub fn run(&mut self, mut on_step: impl FnMut(&StepRecord, Option<&str>)) -> Result<RunSummary> {
+        self.lock_run_dir()?;
         let resumed_from = if self.step > 0 { Some(self.step) } else { None };
         checkpoint::write_atomic(&self.run_dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
         let mut metrics = JsonlWriter::append(&self.run_dir.join("metrics.jsonl"))?;
@@ -178,6 +197,7 @@ impl Trainer {
             }
             last = Some(record);
         }
+        self.lock = None;
         Ok(RunSummary { run_dir: self.run_dir.clone(), steps: self.step, resumed_from, last })
     }
 
