@@ -17,7 +17,7 @@ pub fn validate_train_batch_size(train_batch_size: usize, n: usize) -> Result<()
     if train_batch_size == 0 {
         return Err(Error::config(KEY, format!("must be at least n = {n} (it counts rollouts, n per question)")));
     }
-    if train_batch_size % n != 0 {
+    if !train_batch_size.is_multiple_of(n) {
         let below = train_batch_size / n * n;
         let above = below + n;
         let nearest = if below == 0 { format!("{above}") } else { format!("{below} or {above}") };

@@ -32,7 +32,9 @@ pub fn check_plugin_name(name: &str) -> std::result::Result<(), String> {
         && !name.starts_with('.')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !plain {
-        return Err(format!("`{name}` is not a library name (letters, digits, `_`, `-`, `.`; e.g. lrpo_router_bandit)"));
+        return Err(format!(
+            "`{name}` is not a library name (letters, digits, `_`, `-`, `.`; e.g. lrpo_router_bandit)"
+        ));
     }
     Ok(())
 }

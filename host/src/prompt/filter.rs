@@ -39,7 +39,7 @@ impl PromptBuilder {
         let mut best: Option<(Lang, usize)> = None;
         for lang in languages {
             let tokens = self.counter().count(&self.user_content("", lang)?)?;
-            if best.as_ref().map_or(true, |(_, most)| tokens > *most) {
+            if best.as_ref().is_none_or(|(_, most)| tokens > *most) {
                 best = Some((lang.clone(), tokens));
             }
         }

@@ -13,10 +13,10 @@ use crate::config::ResolvedConfig;
 use crate::data::{read_questions, GroupedSampler, Question};
 use crate::prompt::PromptBuilder;
 use checkpoint::HostState;
-use run_lock::RunLock;
 pub use components::ArmComponents;
 use lrpo_core::*;
 use metrics::{JsonlWriter, StepRecord};
+use run_lock::RunLock;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -187,12 +187,12 @@ impl Trainer {
             // Validation before the checkpoint: a complete checkpoint then implies that every
             // record up to its step is on disk, so a run killed right after saving resumes
             // without losing the step's validation.
-            if t.test_freq > 0 && self.step % t.test_freq == 0 && !self.val_questions.is_empty() {
+            if t.test_freq > 0 && self.step.is_multiple_of(t.test_freq) && !self.val_questions.is_empty() {
                 let val = self.validate()?;
                 metrics.write(&val)?;
                 on_step(&val, None);
             }
-            if t.save_freq > 0 && (self.step % t.save_freq == 0 || self.step == self.total_steps) {
+            if t.save_freq > 0 && (self.step.is_multiple_of(t.save_freq) || self.step == self.total_steps) {
                 self.save_checkpoint()?;
             }
             last = Some(record);
@@ -330,7 +330,7 @@ impl Trainer {
         time.insert("router_update".into(), clock.elapsed().as_secs_f64());
 
         let clock = Instant::now();
-        let group_of_row: Vec<u64> = groups.iter().flat_map(|(_, g)| std::iter::repeat(*g).take(n)).collect();
+        let group_of_row: Vec<u64> = groups.iter().flat_map(|(_, g)| std::iter::repeat_n(*g, n)).collect();
         let train = TrainBatch {
             step,
             samples: results

@@ -170,9 +170,9 @@ impl Embedder {
             for &i in chunk {
                 let row = &ids[i];
                 flat.extend(row.iter().map(|&t| t as i64));
-                flat.extend(std::iter::repeat(self.pad_id).take(width - row.len()));
-                mask.extend(std::iter::repeat(1i64).take(row.len()));
-                mask.extend(std::iter::repeat(0i64).take(width - row.len()));
+                flat.extend(std::iter::repeat_n(self.pad_id, width - row.len()));
+                mask.extend(std::iter::repeat_n(1i64, row.len()));
+                mask.extend(std::iter::repeat_n(0i64, width - row.len()));
             }
             let shape = [chunk.len() as i64, width as i64];
             let out =

@@ -211,8 +211,8 @@ impl Router for LrpoBandit {
         self.step += 1;
         let log_every = self.config.log_every;
         // Reported before the flush, so the log shows the values this step sampled from.
-        let report = (log_every > 0 && self.step % log_every == 0).then(|| self.report());
-        let flushed = self.step % self.config.update_every.max(1) == 0;
+        let report = (log_every > 0 && self.step.is_multiple_of(log_every)).then(|| self.report());
+        let flushed = self.step.is_multiple_of(self.config.update_every.max(1));
         if flushed {
             self.flush();
         }

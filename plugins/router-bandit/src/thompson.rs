@@ -243,8 +243,8 @@ impl Router for ThompsonRouter {
         self.buffer.add(feedback, &self.index, &self.normalisation)?;
         self.step += 1;
         let log_every = self.config.log_every;
-        let report = (log_every > 0 && self.step % log_every == 0).then(|| self.report(feedback));
-        let flushed = self.step % self.config.update_every.max(1) == 0;
+        let report = (log_every > 0 && self.step.is_multiple_of(log_every)).then(|| self.report(feedback));
+        let flushed = self.step.is_multiple_of(self.config.update_every.max(1));
         if flushed {
             self.flush();
         }

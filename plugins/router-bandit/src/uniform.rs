@@ -108,7 +108,7 @@ impl Router for UniformRouter {
             ));
         }
         self.updates += 1;
-        if self.log_every == 0 || self.updates % self.log_every != 0 {
+        if self.log_every == 0 || !self.updates.is_multiple_of(self.log_every) {
             return Ok(RouterUpdate::default());
         }
         // Every context of this step, in order of appearance, with the one flat distribution.

@@ -33,7 +33,7 @@ impl GgmlType {
 
     /// Bytes taken by `n` elements, or `None` when `n` does not fill whole blocks.
     pub fn bytes_for(self, n: usize) -> Option<usize> {
-        let per_block = |bytes: usize| (n % BLOCK == 0).then_some(n / BLOCK * bytes);
+        let per_block = |bytes: usize| n.is_multiple_of(BLOCK).then_some(n / BLOCK * bytes);
         match self {
             GgmlType::F32 => Some(n * 4),
             GgmlType::F16 | GgmlType::BF16 => Some(n * 2),
@@ -113,7 +113,7 @@ mod tests {
     fn q4_1_adds_minimum() {
         let mut blk = block_header(2.0);
         blk.extend(block_header(-1.0));
-        blk.extend(std::iter::repeat(0x31u8).take(16));
+        blk.extend(std::iter::repeat_n(0x31u8, 16));
         let v = dequantize(GgmlType::Q4_1, &blk, 32, "t").unwrap();
         assert_eq!(v[0], 1.0); // 1 * 2 - 1
         assert_eq!(v[16], 5.0); // 3 * 2 - 1

@@ -175,12 +175,12 @@ impl TextTokenizer {
                 PaddingSide::Left => (fill, 0),
                 PaddingSide::Right => (0, fill),
             };
-            ids.extend(std::iter::repeat(pad).take(before));
-            mask.extend(std::iter::repeat(0i64).take(before));
+            ids.extend(std::iter::repeat_n(pad, before));
+            mask.extend(std::iter::repeat_n(0i64, before));
             ids.extend(row.iter().map(|&i| i as i64));
-            mask.extend(std::iter::repeat(1i64).take(row.len()));
-            ids.extend(std::iter::repeat(pad).take(after));
-            mask.extend(std::iter::repeat(0i64).take(after));
+            mask.extend(std::iter::repeat_n(1i64, row.len()));
+            ids.extend(std::iter::repeat_n(pad, after));
+            mask.extend(std::iter::repeat_n(0i64, after));
         }
         let shape = [rows.len() as i64, width as i64];
         Ok(EncodedBatch {

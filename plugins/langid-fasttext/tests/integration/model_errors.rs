@@ -106,7 +106,8 @@ fn random_byte_damage_never_panics() {
         state ^= state << 17;
         let mut bytes = original.clone();
         // bias towards the header and dictionary, where a flipped byte changes structure
-        let at = if state % 2 == 0 { (state >> 8) as usize % 70_000 } else { (state >> 8) as usize % bytes.len() };
+        let at =
+            if state.is_multiple_of(2) { (state >> 8) as usize % 70_000 } else { (state >> 8) as usize % bytes.len() };
         bytes[at] ^= (state >> 32) as u8 | 1;
         if let Ok(model) = FastTextModel::from_bytes(&bytes, "damaged") {
             loaded += 1;

@@ -129,7 +129,7 @@ pub fn import(model_path: &Path, tokenizer_path: &Path, out: &Path, source_sha25
     if qk != crate::quant::BLOCK {
         return Err(r.err(format!("Q4 block size {qk}, expected {}", crate::quant::BLOCK)));
     }
-    if header.heads == 0 || header.hidden % header.heads != 0 {
+    if header.heads == 0 || !header.hidden.is_multiple_of(header.heads) {
         return Err(Error::input(
             source.clone(),
             format!("{} heads do not divide hidden size {}", header.heads, header.hidden),

@@ -218,7 +218,7 @@ pub fn import(gguf_path: &Path, out: &Path, source_sha256: &str) -> Result<()> {
         "pad_token_id": special_id("padding_token_id"),
         "torch_dtype": "float32",
     });
-    if heads == 0 || hidden % heads != 0 || kv_heads == 0 || heads % kv_heads != 0 {
+    if heads == 0 || !hidden.is_multiple_of(heads) || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
         return Err(Error::input(
             g.source.clone(),
             format!("inconsistent heads: hidden {hidden}, heads {heads}, kv heads {kv_heads}"),
