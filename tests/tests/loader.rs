@@ -277,3 +277,13 @@ fn a_library_with_a_zeroed_dynamic_section_is_refused_without_a_crash() {
     let out = run_host(&["plugins", "list", "--plugins", plugins.path().to_str().unwrap()], plugins.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn a_run_name_cannot_leave_the_output_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["../../x", "a/b", ".."] {
+        let out = run_host(&["config", "show", "--set", &format!("run.name={name}")], dir.path());
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stdout(&out));
+        assert!(stderr(&out).contains("config `run.name`"), "{name}: {}", stderr(&out));
+    }
+}

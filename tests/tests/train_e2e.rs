@@ -203,3 +203,12 @@ fn a_run_directory_has_one_writer_and_a_finished_run_is_not_appended_to() {
     assert!(stderr(&out).contains("already holds a run (8 records); pass --resume auto"), "{}", stderr(&out));
     assert_eq!(run_metrics(&dir.path().join("runs/e2e")).len(), records);
 }
+
+#[test]
+fn an_epoch_count_that_overflows_is_refused_not_run_for_zero_steps() {
+    let dir = setup(0, &[("lrpo", "lrpo-bandit")]);
+    let set = ["--set", "trainer.total_steps=0", "--set", "trainer.total_epochs=4611686018427387904"];
+    let out = train_command(dir.path(), &set).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("config `trainer.total_epochs`"), "{}", stderr(&out));
+}

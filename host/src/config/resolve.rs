@@ -61,6 +61,7 @@ pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> 
     raw.run.out_dir = abs(&raw.run.out_dir, base);
     raw.trainer.model_dir = raw.trainer.model_dir.as_ref().map(|d| abs(d, base));
 
+    check_run_name(&raw.run.name)?;
     check_data(&raw)?;
     let arms = arms(&raw)?;
     let threads = match raw.run.threads {
@@ -68,6 +69,18 @@ pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> 
         n => n,
     };
     Ok(ResolvedConfig { raw, plugin_dirs, arms, threads })
+}
+
+/// `run.name` is one directory under `run.out_dir`: a name with `/` or `..` would put the run
+/// somewhere else.
+fn check_run_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.contains('/') || name.contains('\\') || name == "." || name == ".." {
+        return Err(Error::config(
+            "run.name",
+            format!("`{name}` is not a directory name: use letters, digits, `-`, `_` or `.`, no `/`"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_data(raw: &RawConfig) -> Result<()> {

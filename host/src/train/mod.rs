@@ -30,6 +30,17 @@ pub fn rollout_seed(seed: u64, step: u64, row: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `epochs` x `per_epoch` training steps; an overflow (a typo such as 2^62 epochs) is an error,
+/// not a run of zero steps.
+fn epoch_steps(epochs: u64, per_epoch: usize) -> Result<u64> {
+    epochs.checked_mul(per_epoch as u64).ok_or_else(|| {
+        Error::config(
+            "trainer.total_epochs",
+            format!("{epochs} epochs of {per_epoch} steps is more steps than can be counted"),
+        )
+    })
+}
+
 pub struct Trainer {
     cfg: ResolvedConfig,
     c: ArmComponents,
@@ -95,7 +106,7 @@ impl Trainer {
         let sampler = GroupedSampler::new(questions.len(), d.group_size, d.train_batch_size, d.seed)?;
         let t = &cfg.raw.trainer;
         let total_steps =
-            if t.total_steps > 0 { t.total_steps } else { t.total_epochs * sampler.steps_per_epoch() as u64 };
+            if t.total_steps > 0 { t.total_steps } else { epoch_steps(t.total_epochs, sampler.steps_per_epoch())? };
         let config_hash = hash_text(&cfg.to_toml());
         std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir.display(), e))?;
         Ok(Trainer {
