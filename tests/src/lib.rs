@@ -44,6 +44,21 @@ pub fn train_command(dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
+/// Starts a training run in the background with its output discarded (for tests that kill it
+/// or race it), and waits until `marker` (a file the run writes) exists or `limit` passes.
+pub fn spawn_run_until(dir: &Path, marker: &Path, limit: std::time::Duration) -> std::process::Child {
+    let child = train_command(dir, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start lrpo-host");
+    let started = std::time::Instant::now();
+    while !marker.exists() && started.elapsed() < limit {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
 /// Runs `lrpo-host` with the given arguments in `cwd`, with a clean `LRPO_` environment.
 pub fn run_host(args: &[&str], cwd: &Path) -> Output {
     let mut cmd = Command::new(host_binary());

@@ -5,7 +5,7 @@
 use lrpo_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn data(file: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/data/prepared").join(file).display().to_string()
@@ -93,16 +93,8 @@ fn killed_run_resumes_to_the_same_metrics() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let killed = setup(150, &[("lrpo", "lrpo-bandit")]);
-    let mut child = train_command(killed.path(), &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let ckpt = killed.path().join("runs/e2e/checkpoints/step_000002/host.json");
-    let started = Instant::now();
-    while !ckpt.exists() && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_run_until(killed.path(), &ckpt, Duration::from_secs(60));
     // SIGKILL in the middle of the next step (generation sleeps 150 ms).
     std::thread::sleep(Duration::from_millis(80));
     child.kill().unwrap();
@@ -175,16 +167,8 @@ fn every_router_kind_reaches_the_console_the_log_and_the_plots() {
 #[test]
 fn a_run_directory_has_one_writer_and_a_finished_run_is_not_appended_to() {
     let dir = setup(150, &[("lrpo", "lrpo-bandit")]);
-    let mut first = train_command(dir.path(), &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     let metrics = dir.path().join("runs/e2e/metrics.jsonl");
-    let started = Instant::now();
-    while !metrics.exists() && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = spawn_run_until(dir.path(), &metrics, Duration::from_secs(60));
     // While the first writes, a second (fresh or resuming) is refused with the holder's pid.
     let out = train_command(dir.path(), &["--resume", "auto"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -7,8 +7,8 @@
 
 use lrpo_tests::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -100,12 +100,8 @@ fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
 
     // Killed right after its first checkpoint, then resumed: the same run, number for number.
     let killed = setup();
-    let mut child = train_command(killed.path(), &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let ckpt = killed.path().join("runs/tch/checkpoints/step_000002/host.json");
-    let started = Instant::now();
-    while !ckpt.exists() && started.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = spawn_run_until(killed.path(), &ckpt, Duration::from_secs(300));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ckpt.exists(), "no checkpoint after 300 s");

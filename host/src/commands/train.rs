@@ -37,14 +37,13 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             if let Some(step) = trainer.resume()? {
                 eprintln!("resuming arm `{}` after step {step}", arm.name);
             }
-        } else if trainer.existing_records() > 0 {
+        } else if let records @ 1.. = trainer.existing_records() {
             // Appending a new run's steps to an old run's records would mix two runs.
             return Err(Error::config(
                 "run.name",
                 format!(
-                    "{} already holds a run ({} records); pass --resume auto to continue it, or set another run.name",
-                    run_dir.display(),
-                    trainer.existing_records()
+                    "{} already holds a run ({records} records); pass --resume auto to continue it, or set another run.name",
+                    run_dir.display()
                 ),
             ));
         }
