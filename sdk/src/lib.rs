@@ -52,6 +52,8 @@ pub mod chat;
 mod component;
 mod error;
 mod guard;
+#[cfg(feature = "hf")]
+pub mod hf;
 pub mod host;
 pub mod language_id;
 pub mod log;
