@@ -6,6 +6,8 @@
 //!
 //! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3), LRPO_BENCH_CHECKPOINTING=1
 //! (gradient checkpointing on both sides). Each side also reports its peak resident memory.
+//! LRPO_BENCH_MIXED (default `bf16`; `none` to skip, or a list such as `bf16,f16`) adds our step
+//! under mixed precision (16-bit compute, fp32 masters and moments) with its time relative to f32.
 
 use std::process::Command;
 use std::time::Instant;
@@ -62,28 +64,35 @@ fn main() {
     // The LRPO defaults (token-mean, KL 0.001 k3, micro-batches of 4, one update per step).
     let checkpointing = env_usize("LRPO_BENCH_CHECKPOINTING", 0) == 1;
     let cfg = serde_json::json!({"micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-6, "gradient_checkpointing": checkpointing});
-    let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
-    config.model_dir = Some(dir.clone());
-    config.threads = threads;
-    let mut opt = Grpo::new(config).expect("load SmolLM2");
+    let optimizer = |dtype: &str| {
+        let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
+        config.model_dir = Some(dir.clone());
+        config.threads = threads;
+        config.dtype = dtype.into();
+        Grpo::new(config).expect("load SmolLM2")
+    };
+    let mut opt = optimizer("f32");
     let batch = batch(opt.policy().config.vocab_size as u32);
     let work = tempfile::tempdir().expect("tempdir");
     let batch_path = work.path().join("batch.json");
     std::fs::write(&batch_path, serde_json::to_string(&batch).unwrap()).expect("write batch");
 
-    let mut times = Vec::with_capacity(reps);
-    let mut loss = f64::NAN;
-    for i in 0..=reps {
-        let start = Instant::now();
-        let stats = opt.step(&batch).expect("step");
-        let elapsed = start.elapsed().as_secs_f64();
-        loss = stats.get("loss").unwrap_or(f64::NAN);
-        if i > 0 {
-            times.push(elapsed);
+    // One warm-up step, then `reps` timed ones: (median seconds, all seconds, last loss).
+    let time_steps = |opt: &mut Grpo| {
+        let mut times = Vec::with_capacity(reps);
+        let mut loss = f64::NAN;
+        for i in 0..=reps {
+            let start = Instant::now();
+            let stats = opt.step(&batch).expect("step");
+            let elapsed = start.elapsed().as_secs_f64();
+            loss = stats.get("loss").unwrap_or(f64::NAN);
+            if i > 0 {
+                times.push(elapsed);
+            }
         }
-    }
-    let times_copy = times.clone();
-    let ours = median(times);
+        (median(times.clone()), times, loss)
+    };
+    let (ours, times_copy, loss) = time_steps(&mut opt);
     let our_peak = peak_rss_mb();
     drop(opt);
     println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}, gradient checkpointing {}", if checkpointing { "on" } else { "off" });
@@ -123,4 +132,16 @@ fn main() {
         theirs * 1e3
     );
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
+
+    let mixed = std::env::var("LRPO_BENCH_MIXED").unwrap_or_else(|_| "bf16".into());
+    for dtype in mixed.split(',').map(str::trim).filter(|d| !d.is_empty() && *d != "none") {
+        let mut opt = optimizer(dtype);
+        let (median_s, all, loss) = time_steps(&mut opt);
+        println!(
+            "  lrpo-optim-grpo {dtype:<5}  {:>8.0} ms   (mixed: fp32 masters; loss {loss:.6}; all: {:?}); {dtype} time / f32 time: {:.2}",
+            median_s * 1e3,
+            all_ms(&all),
+            median_s / ours
+        );
+    }
 }

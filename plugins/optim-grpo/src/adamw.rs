@@ -34,23 +34,20 @@ impl AdamW {
     }
 
     /// One update of every parameter that has a gradient (those without are left alone, as in
-    /// PyTorch).
-    pub fn step(&mut self, params: &[Tensor], lr: f64) {
+    /// PyTorch). `grads[i]` is the gradient of `params[i]`, in its dtype.
+    pub fn step(&mut self, params: &[Tensor], grads: &[Option<Tensor>], lr: f64) {
         let _guard = tch::no_grad_guard();
         let h = self.hyper;
-        for (p, m) in params.iter().zip(self.moments.iter_mut()) {
-            let grad = p.grad();
-            if !grad.defined() {
-                continue;
-            }
+        for ((p, grad), m) in params.iter().zip(grads).zip(self.moments.iter_mut()) {
+            let Some(grad) = grad else { continue };
             m.step += 1;
             let mut param = p.shallow_clone();
             if h.weight_decay != 0.0 {
                 let _ = param.g_mul_scalar_(1.0 - lr * h.weight_decay);
             }
-            let _ = m.exp_avg.lerp_(&grad, 1.0 - h.beta1);
+            let _ = m.exp_avg.lerp_(grad, 1.0 - h.beta1);
             let _ = m.exp_avg_sq.g_mul_scalar_(h.beta2);
-            let _ = m.exp_avg_sq.addcmul_(&(&grad * (1.0 - h.beta2)), &grad);
+            let _ = m.exp_avg_sq.addcmul_(&(grad * (1.0 - h.beta2)), grad);
             let step = m.step as f64;
             let bias_correction1 = 1.0 - h.beta1.powf(step);
             let bias_correction2_sqrt = (1.0 - h.beta2.powf(step)).sqrt();
@@ -63,10 +60,10 @@ impl AdamW {
 
 /// The global L2 norm of all gradients (norm of the per-tensor norms, as
 /// `torch.nn.utils.clip_grad_norm_`), and, when `max_norm > 0` and the norm is finite, the
-/// gradients scaled so that it is at most `max_norm`.
-pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> f64 {
+/// gradients scaled in place so that it is at most `max_norm`.
+pub fn clip_grad_norm(grads: &[Option<Tensor>], max_norm: f64) -> f64 {
     let _guard = tch::no_grad_guard();
-    let grads: Vec<Tensor> = params.iter().map(|p| p.grad()).filter(|g| g.defined()).collect();
+    let grads: Vec<&Tensor> = grads.iter().flatten().collect();
     if grads.is_empty() {
         return 0.0;
     }
@@ -86,13 +83,17 @@ pub fn clip_grad_norm(params: &[Tensor], max_norm: f64) -> f64 {
 mod tests {
     use super::*;
 
+    fn grads(params: &[Tensor]) -> Vec<Option<Tensor>> {
+        params.iter().map(|p| Some(p.grad()).filter(|g| g.defined())).collect()
+    }
+
     #[test]
     fn first_step_moves_each_weight_by_about_lr_against_its_gradient() {
         let p = Tensor::from_slice(&[1.0f32, -2.0, 0.5]).set_requires_grad(true);
         let params = [p.shallow_clone()];
         let mut opt = AdamW::new(&params, AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 });
         (&p * Tensor::from_slice(&[3.0f32, -1.0, 0.0])).sum(Kind::Float).backward();
-        opt.step(&params, 0.1);
+        opt.step(&params, &grads(&params), 0.1);
         let got: Vec<f32> = Vec::try_from(p.detach()).unwrap();
         assert!((got[0] - 0.9).abs() < 1e-6 && (got[1] + 1.9).abs() < 1e-6 && got[2] == 0.5, "{got:?}");
         assert_eq!(opt.moments[0].step, 1);
@@ -104,7 +105,7 @@ mod tests {
         let params = [p.shallow_clone()];
         let mut opt = AdamW::new(&params, AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.5 });
         (&p * 0.0).sum(Kind::Float).backward();
-        opt.step(&params, 0.1);
+        opt.step(&params, &grads(&params), 0.1);
         // Zero gradient: only the decay acts, p · (1 − lr·wd).
         assert!((p.double_value(&[0]) - 2.0 * 0.95).abs() < 1e-6);
     }
@@ -115,7 +116,7 @@ mod tests {
         let b = Tensor::from_slice(&[0.0f32]).set_requires_grad(true);
         ((&a * Tensor::from_slice(&[3.0f32, 0.0])).sum(Kind::Float) + (&b * 4.0).sum(Kind::Float)).backward();
         let params = [a.shallow_clone(), b.shallow_clone()];
-        let norm = clip_grad_norm(&params, 1.0);
+        let norm = clip_grad_norm(&grads(&params), 1.0);
         assert!((norm - 5.0).abs() < 1e-6);
         let ga = a.grad().double_value(&[0]);
         assert!((ga - 0.6).abs() < 1e-6, "{ga}");
@@ -125,6 +126,6 @@ mod tests {
     fn non_finite_norm_leaves_gradients_alone() {
         let a = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
         (&a * f64::NAN).sum(Kind::Float).backward();
-        assert!(clip_grad_norm(&[a.shallow_clone()], 1.0).is_nan());
+        assert!(clip_grad_norm(&grads(&[a.shallow_clone()]), 1.0).is_nan());
     }
 }

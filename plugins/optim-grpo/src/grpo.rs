@@ -15,6 +15,7 @@ use crate::advantage::advantages;
 use crate::batch::{validate, MicroBatch};
 use crate::config::GrpoConfig;
 use crate::loss::{aggregate, entropy_from_logits, kl_penalty, masked_mean, policy_loss, Clip};
+use crate::precision::{self, Masters};
 use crate::schedule::Schedule;
 use crate::stats::StepTotals;
 
@@ -24,6 +25,8 @@ pub struct Grpo {
     pub(crate) reference: Option<DecoderLm>,
     /// The policy's weights under their HF names, sharing storage with the model.
     pub(crate) params: Vec<(String, Tensor)>,
+    /// fp32 weights that the updates land on when the model computes in bf16/f16.
+    pub(crate) masters: Option<Masters>,
     pub(crate) optimizer: AdamW,
     pub(crate) schedule: Schedule,
     /// Completed training steps; indexes the learning-rate schedule.
@@ -109,7 +112,16 @@ impl Grpo {
             None
         };
         let params = policy.named_parameters();
-        let tensors: Vec<Tensor> = params.iter().map(|(_, t)| t.shallow_clone()).collect();
+        let masters = if kind == Kind::Float {
+            None
+        } else {
+            let fp32 = DecoderLm::from_dir(&config.model_dir(), Kind::Float, device)?;
+            Some(Masters::new(fp32.named_parameters().into_iter().map(|(_, t)| t).collect(), kind))
+        };
+        let tensors: Vec<Tensor> = match &masters {
+            Some(m) => m.weights.iter().map(Tensor::shallow_clone).collect(),
+            None => params.iter().map(|(_, t)| t.shallow_clone()).collect(),
+        };
         let optimizer = AdamW::new(
             &tensors,
             AdamWParams {
@@ -127,7 +139,7 @@ impl Grpo {
             min_lr_ratio: config.min_lr_ratio,
         };
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
-        Ok(Grpo { config, policy, reference, params, optimizer, schedule, steps_done: 0, rng, device })
+        Ok(Grpo { config, policy, reference, params, masters, optimizer, schedule, steps_done: 0, rng, device })
     }
 
     pub fn policy(&self) -> &DecoderLm {
@@ -138,8 +150,18 @@ impl Grpo {
         self.steps_done
     }
 
-    fn param_tensors(&self) -> Vec<Tensor> {
-        self.params.iter().map(|(_, t)| t.shallow_clone()).collect()
+    /// The weights the optimizer updates, in parameter order: the fp32 masters under mixed
+    /// precision, the model's own weights in f32.
+    pub(crate) fn trainable(&self) -> Vec<Tensor> {
+        match &self.masters {
+            Some(m) => m.weights.iter().map(Tensor::shallow_clone).collect(),
+            None => self.params.iter().map(|(_, t)| t.shallow_clone()).collect(),
+        }
+    }
+
+    /// The weights the updates land on, under their HF names (fp32 under mixed precision).
+    pub fn master_weights(&self) -> Vec<(String, Tensor)> {
+        self.params.iter().map(|(n, _)| n.clone()).zip(self.trainable()).collect()
     }
 
     fn zero_grads(&self) {
@@ -185,7 +207,7 @@ impl Grpo {
         };
         let sampler_rows: Vec<Vec<f32>> = batch.samples.iter().map(|s| s.sampler_logprobs.clone()).collect();
         let clip = Clip { low: cfg.clip_ratio_low, high: cfg.clip_ratio_high, c: cfg.clip_ratio_c };
-        let params = self.param_tensors();
+        let trainable = self.trainable();
         let mut totals = StepTotals::default();
         let mut order: Vec<usize> = (0..n).collect();
 
@@ -195,6 +217,7 @@ impl Grpo {
             }
             for mini_rows in order.chunks(mini) {
                 self.zero_grads();
+                let scale = self.masters.as_ref().map_or(1.0, Masters::scale);
                 totals.begin_update();
                 for micro_rows in mini_rows.chunks(cfg.micro_batch_size) {
                     let weight = micro_rows.len() as f64 / mini_rows.len() as f64;
@@ -240,7 +263,9 @@ impl Grpo {
                         }
                         None => Tensor::zeros([], (Kind::Float, self.device)),
                     };
-                    (&loss * weight).f_backward().map_err(|e| Error::runtime(format!("backward pass: {e}")))?;
+                    (&loss * (weight * scale))
+                        .f_backward()
+                        .map_err(|e| Error::runtime(format!("backward pass: {e}")))?;
                     if let Some(checkpoint) = checkpoint {
                         checkpoint.backward(&self.policy)?;
                     }
@@ -266,11 +291,24 @@ impl Grpo {
                         );
                     }
                 }
-                let norm = clip_grad_norm(&params, cfg.grad_clip);
+                let grads = precision::gradients(&self.params, scale);
+                let norm = clip_grad_norm(&grads, cfg.grad_clip);
                 if norm.is_finite() {
-                    self.optimizer.step(&params, lr);
+                    self.optimizer.step(&trainable, &grads, lr);
+                    if let Some(m) = &self.masters {
+                        m.publish(&self.params)?;
+                    }
+                } else if self.masters.as_ref().is_some_and(|m| m.loss_scale.is_some()) {
+                    tracing::debug!(
+                        step = batch.step,
+                        scale,
+                        "f16 gradient overflow; update skipped, loss scale halved"
+                    );
                 } else {
                     tracing::warn!(step = batch.step, grad_norm = norm, "non-finite gradient norm; update skipped");
+                }
+                if let Some(s) = self.masters.as_mut().and_then(|m| m.loss_scale.as_mut()) {
+                    s.observe(norm.is_finite());
                 }
                 totals.end_update(norm);
                 self.zero_grads();

@@ -4,7 +4,8 @@
 //! coefficient is non-zero, a frozen reference copy. Each training step forms group advantages
 //! (GRPO, Dr.GRPO or RLOO), then runs `ppo_epochs` passes of mini-batch updates of the dual-clip
 //! PPO loss plus a KL term, with micro-batch gradient accumulation, gradient clipping and AdamW
-//! (spec §5). Weights leave as zero-copy tensor views; checkpoints carry weights, moments, step
+//! (spec §5). With `dtype = "bf16"` or `"f16"` the model computes in 16 bits while the
+//! updates land on fp32 master weights ([`precision`]). Weights leave as zero-copy tensor views; checkpoints carry weights, moments, step
 //! counters and RNG.
 
 pub mod adamw;
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod config;
 pub mod grpo;
 pub mod loss;
+pub mod precision;
 pub mod schedule;
 mod state;
 pub mod stats;

@@ -1,6 +1,9 @@
 //! Checkpoint bytes: one safetensors blob with the policy weights (`param/NAME`), the AdamW
-//! moments (`exp_avg/NAME`, `exp_avg_sq/NAME`) and, in its metadata, the step counters and the
-//! shuffle RNG, so that a resumed run takes the same next update bit for bit.
+//! moments (`exp_avg/NAME`, `exp_avg_sq/NAME`) and, in its metadata, the step counters, the
+//! shuffle RNG and the f16 loss scale, so that a resumed run takes the same next update bit for
+//! bit. Under mixed precision `param/NAME` holds the fp32 master weights, so the layout is the
+//! same in every `dtype`: a bf16 run's checkpoint loads into an f32 optimizer (for an export
+//! at full precision) and back.
 
 use std::collections::HashMap;
 
@@ -11,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::grpo::Grpo;
+use crate::precision::LossScale;
 
 const FORMAT: &str = "lrpo-optim-grpo/1";
 const META_KEY: &str = "lrpo_optim_grpo";
@@ -24,6 +28,9 @@ struct Meta {
     rng_stream: u64,
     /// u128 as a decimal string: JSON numbers cannot carry it exactly.
     rng_word_pos: String,
+    /// f16 only; absent in checkpoints of other dtypes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    loss_scale: Option<LossScale>,
 }
 
 fn st_dtype(kind: Kind) -> Result<Dtype> {
@@ -72,7 +79,7 @@ impl safetensors::View for &Bytes {
 impl Grpo {
     pub fn save(&self) -> Result<Vec<u8>> {
         let mut named: Vec<(String, Bytes)> = Vec::with_capacity(self.params.len() * 3);
-        for ((name, p), m) in self.params.iter().zip(&self.optimizer.moments) {
+        for ((name, p), m) in self.master_weights().iter().zip(&self.optimizer.moments) {
             named.push((format!("param/{name}"), Bytes::of(p)?));
             named.push((format!("exp_avg/{name}"), Bytes::of(&m.exp_avg)?));
             named.push((format!("exp_avg_sq/{name}"), Bytes::of(&m.exp_avg_sq)?));
@@ -84,6 +91,7 @@ impl Grpo {
             rng_seed: self.rng.get_seed(),
             rng_stream: self.rng.get_stream(),
             rng_word_pos: self.rng.get_word_pos().to_string(),
+            loss_scale: self.masters.as_ref().and_then(|m| m.loss_scale),
         };
         let meta_json = serde_json::to_string(&meta).map_err(|e| Error::State(e.to_string()))?;
         let info = HashMap::from([(META_KEY.to_string(), meta_json)]);
@@ -117,7 +125,8 @@ impl Grpo {
         // Check and convert everything before touching the model, so a bad checkpoint leaves
         // the optimizer as it was.
         let mut staged: Vec<[Tensor; 3]> = Vec::with_capacity(self.params.len());
-        for ((name, p), m) in self.params.iter().zip(&self.optimizer.moments) {
+        let masters = self.master_weights();
+        for ((name, p), m) in masters.iter().zip(&self.optimizer.moments) {
             let mut three = Vec::with_capacity(3);
             for (prefix, like) in [("param", p), ("exp_avg", &m.exp_avg), ("exp_avg_sq", &m.exp_avg_sq)] {
                 let key = format!("{prefix}/{name}");
@@ -141,7 +150,7 @@ impl Grpo {
         }
         let _guard = tch::no_grad_guard();
         for (((_, p), m), [param, exp_avg, exp_avg_sq]) in
-            self.params.iter().zip(self.optimizer.moments.iter_mut()).zip(staged)
+            masters.iter().zip(self.optimizer.moments.iter_mut()).zip(staged)
         {
             p.shallow_clone().f_copy_(&param).map_err(|e| Error::State(e.to_string()))?;
             m.exp_avg.f_copy_(&exp_avg).map_err(|e| Error::State(e.to_string()))?;
@@ -149,6 +158,12 @@ impl Grpo {
         }
         for (m, step) in self.optimizer.moments.iter_mut().zip(meta.adam_steps) {
             m.step = step;
+        }
+        if let Some(m) = &mut self.masters {
+            m.publish(&self.params)?;
+            if let (Some(scale), Some(saved)) = (m.loss_scale.as_mut(), meta.loss_scale) {
+                *scale = saved;
+            }
         }
         self.steps_done = meta.steps_done;
         let mut rng: ChaCha8Rng = rand::SeedableRng::from_seed(meta.rng_seed);

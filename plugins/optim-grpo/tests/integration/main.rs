@@ -4,4 +4,5 @@
 
 mod common;
 mod parity;
+mod precision;
 mod state;
