@@ -62,6 +62,30 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Write a run's trained policy as a Hugging Face model directory that transformers and
+    /// vLLM load: config.json, model.safetensors (or shards and an index), tokenizer.json,
+    /// tokenizer_config.json with the chat template, generation_config.json.
+    ///
+    /// The weights come from the run's optimizer, rebuilt from RUN_DIR/config.toml and given
+    /// the checkpoint's state: pass the same --plugins as for training. `--set` changes that
+    /// optimizer's settings for the export only, e.g. a GPU run exported on a CPU machine
+    /// (`--set components.optimizer.grpo.config.device=cpu`), or the fp32 master weights of a
+    /// mixed-precision run (`--set components.optimizer.grpo.config.dtype=f32`; a bf16/f16 run
+    /// otherwise hands over its 16-bit compute copy).
+    Export {
+        /// A run directory (its newest complete checkpoint is exported) or one checkpoint
+        /// directory (`RUN_DIR/checkpoints/step_000010`).
+        path: PathBuf,
+        /// The model directory to write (created; built beside it and renamed into place).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Weight dtype of the export.
+        #[arg(long, value_name = "f32|bf16|f16", default_value = "f32", value_parser = parse_dtype)]
+        dtype: lrpo_core::DType,
+        /// Replace DIR when it exists and is not empty.
+        #[arg(long)]
+        force: bool,
+    },
     /// Compare the arms of an A/B run.
     #[command(subcommand)]
     Ab(AbCommand),
@@ -120,4 +144,8 @@ pub enum PluginsCommand {
 pub enum ConfigCommand {
     /// Print the resolved configuration as TOML (all layers applied, paths absolute).
     Show,
+}
+
+fn parse_dtype(text: &str) -> Result<lrpo_core::DType, String> {
+    lrpo_sdk::hf::parse_float_dtype(text).ok_or_else(|| format!("`{text}` is not a weight dtype: use f32, bf16 or f16"))
 }

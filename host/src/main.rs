@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         Command::Report { run_dir } => {
             lrpo_host::report::write_report(&run_dir).map(|page| (format!("wrote {}\n", page.display()), true))
         }
+        Command::Export { path, out, dtype, force } => {
+            lrpo_host::export::export_command(global, &path, &out, dtype, force).map(|s| (s, true))
+        }
         Command::Ab(AbCommand::Report { run_dir }) => {
             lrpo_host::report::ab_report(&run_dir).map(|r| (r.to_string(), true))
         }

@@ -221,7 +221,7 @@ pub fn write_weights(weights: &WeightSet, dir: &Path, opts: &WriteOptions) -> Re
 }
 
 /// Copies the model's config and tokenizer files ([`MODEL_FILES`], those present) from
-/// `model_dir` into `out`, setting `config.json`'s `torch_dtype` to `dtype` when given. A
+/// `model_dir` into `out`, setting `config.json`'s `dtype` and `torch_dtype` to `dtype` when given. A
 /// `model_dir` without `config.json` is an error: the result would not load anywhere.
 pub fn copy_model_files(model_dir: &Path, out: &Path, dtype: Option<DType>) -> Result<()> {
     let config = model_dir.join("config.json");
@@ -240,7 +240,9 @@ pub fn copy_model_files(model_dir: &Path, out: &Path, dtype: Option<DType>) -> R
             let mut json: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| Error::input(src.display().to_string(), format!("not JSON: {e}")))?;
             if let (Some(dtype), Some(obj)) = (dtype, json.as_object_mut()) {
+                // transformers 4.56+ writes `dtype`, older readers (and vLLM's) `torch_dtype`.
                 obj.insert("torch_dtype".into(), torch_dtype_name(dtype).into());
+                obj.insert("dtype".into(), torch_dtype_name(dtype).into());
             }
             let text = serde_json::to_string_pretty(&json).map_err(|e| Error::runtime(e.to_string()))?;
             std::fs::write(&dst, text + "\n").map_err(|e| Error::io(dst.display(), e))?;
@@ -331,7 +333,7 @@ mod tests {
         copy_model_files(src.path(), out.path(), Some(DType::BF16)).unwrap();
         let config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap()).unwrap();
-        assert_eq!(config["torch_dtype"], "bfloat16");
+        assert_eq!((&config["torch_dtype"], &config["dtype"]), (&"bfloat16".into(), &"bfloat16".into()));
         assert_eq!(config["model_type"], "llama");
         assert!(out.path().join("tokenizer.json").is_file());
         assert!(!out.path().join("generation_config.json").exists());

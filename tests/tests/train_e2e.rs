@@ -196,3 +196,53 @@ fn an_epoch_count_that_overflows_is_refused_not_run_for_zero_steps() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("config `trainer.total_epochs`"), "{}", stderr(&out));
 }
+
+/// Every complete checkpoint of `run`: its step and whether host.json parses and every
+/// component's state is there.
+fn complete_checkpoints(run: &Path) -> Vec<(u64, bool)> {
+    lrpo_host::train::checkpoint::complete(run)
+        .into_iter()
+        .map(|(step, dir)| {
+            let whole = lrpo_host::train::checkpoint::load_host(&dir).is_ok()
+                && dir.join("router.state").is_file()
+                && dir.join("optimizer.state").is_file();
+            (step, whole)
+        })
+        .collect()
+}
+
+#[test]
+fn checkpoints_stay_bounded_and_a_kill_at_any_moment_leaves_a_complete_one() {
+    let dir = setup(25, &[("lrpo", "lrpo-bandit")]);
+    let text = std::fs::read_to_string(dir.path().join("run.toml")).unwrap();
+    let text = text
+        .replace("total_steps = 6", "total_steps = 12")
+        .replace("save_freq = 2", "save_freq = 1\nmax_checkpoints_to_keep = 1");
+    write_file(dir.path(), "run.toml", &text);
+    let run = dir.path().join("runs/e2e");
+    let first = run.join("checkpoints/step_000001/host.json");
+    let mut child = spawn_run_until(dir.path(), &first, Duration::from_secs(60));
+    // SIGKILL at spread-out moments: inside a step, inside a save, inside the removal of the
+    // older checkpoint. Each time, one whole checkpoint must remain and the run must resume.
+    for (i, delay_ms) in [7u64, 41, 13, 60, 29, 3, 52, 19].into_iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let ckpts = complete_checkpoints(&run);
+        assert!(!ckpts.is_empty() && ckpts.iter().all(|(_, whole)| *whole), "after kill {i}: {ckpts:?}");
+        assert!(ckpts.len() <= 2, "at most the kept one and one being replaced: {ckpts:?}");
+        child = train_command(dir.path(), &["--resume", "auto"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    let names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["step_000012"], "one checkpoint kept, no leftovers");
+    let m = run_metrics(&run);
+    assert_eq!(m.iter().filter(|v| v["phase"] == "train").count(), 12, "every step once, however often killed");
+}

@@ -35,7 +35,7 @@ fn resolved(total_steps: u64, save_freq: u64) -> ResolvedConfig {
     // Start from the defaults without the default run's models: ChatML prompts with the tag
     // the toy engine reads.
     raw.components = Default::default();
-    raw.trainer.model_dir = None;
+    raw.model.path = None;
     raw.data.prompt_style = lrpo_host::prompt::PromptStyle::Tag;
     config::resolve(raw, &[], Path::new("/")).unwrap()
 }
@@ -107,10 +107,24 @@ fn runs_and_writes_metrics_router_log_and_checkpoints() {
     let len = |i: usize| train[i]["response_tokens"]["mean"].as_f64().unwrap();
     assert!(len(5) > len(0), "{} vs {}", len(5), len(0));
     assert_eq!(std::fs::read_to_string(dir.path().join("router_log.jsonl")).unwrap().lines().count(), 6);
-    for step in [2, 4, 6] {
+    // trainer.max_checkpoints_to_keep = 2 (the default): step 2's went once step 6's was complete.
+    for step in [4, 6] {
         assert!(dir.path().join(format!("checkpoints/step_{step:06}/host.json")).is_file());
     }
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
     assert!(dir.path().join("config.toml").is_file());
+    // samples.jsonl: trainer.samples_per_step = 4 responses a step, spread over the batch.
+    let samples = std::fs::read_to_string(dir.path().join("samples.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = samples.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 6 * 4);
+    for key in ["question", "reference", "target_lang", "detected_lang", "reward", "gate", "response"] {
+        assert!(rows[0].get(key).is_some(), "samples.jsonl rows have `{key}`: {}", rows[0]);
+    }
+    assert_eq!(rows.last().unwrap()["step"], 6);
 }
 
 #[test]

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 
 pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     let cfg = super::resolved_config(global)?;
-    let mut registry = Registry::new(cfg.plugin_dirs.clone(), cfg.threads, cfg.raw.plugins.libtorch_version.clone());
+    let mut registry = Registry::new(cfg.plugin_dirs.clone(), cfg.threads, cfg.raw.plugins.libtorch_version.clone())
+        .with_policy(cfg.policy_defaults());
     let mut out = String::new();
     eprintln!("batch layout: {}", cfg.batch_layout());
     let base_dir = cfg.raw.run.out_dir.join(&cfg.raw.run.name);

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 pub struct RawConfig {
     pub run: RunConfig,
     pub plugins: PluginsConfig,
+    pub model: ModelConfig,
     pub data: DataConfig,
     pub trainer: TrainerConfig,
     /// `components.<kind>.<instance>`: every component instance, configured once.
@@ -45,6 +46,17 @@ impl Default for RunConfig {
     fn default() -> Self {
         RunConfig { name: "lrpo".into(), out_dir: "runs".into(), seed: 42, threads: 0 }
     }
+}
+
+/// The policy model, set once (verl's `actor_rollout_ref.model.path`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Hugging Face model directory of the policy. The prompt builder takes its chat template
+    /// and tokenizer from it; the rollout engine and the optimizer (policy and reference) load
+    /// it as their `model_dir`, and `export` copies its config and tokenizer files, unless a
+    /// component sets its own `model_dir`.
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -98,6 +110,18 @@ pub struct TrainerConfig {
     pub test_freq: u64,
     /// Checkpoint every this many steps (0 = never).
     pub save_freq: u64,
+    /// Keep this many newest complete checkpoints; older ones are removed once a newer one is
+    /// complete (0 = keep all).
+    pub max_checkpoints_to_keep: usize,
+    /// Validate once before the first training step (verl's name), as step 0.
+    pub val_before_train: bool,
+    /// Write the policy as a Hugging Face model directory to `<run>/final/` when the run ends.
+    pub export_final: bool,
+    /// Weight dtype of that export: f32, bf16 or f16.
+    pub export_dtype: String,
+    /// Responses per step written to `<run>/samples.jsonl` (prompt, target and detected
+    /// language, reward), for reading what the policy says (0 = none).
+    pub samples_per_step: usize,
     pub max_new_tokens: u32,
     /// Rollout sampling (the reference: temperature 1, top-p 1, no top-k).
     pub temperature: f32,
@@ -105,8 +129,8 @@ pub struct TrainerConfig {
     pub top_k: u32,
     pub min_p: f32,
     pub stop_strings: Vec<String>,
-    /// Model directory whose chat template and tokenizer build the prompts (ChatML and an
-    /// estimated token count without one).
+    /// Older spelling of `model.path`, still accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model_dir: Option<PathBuf>,
     /// Validate on at most this many questions of `data.val_files` (0 = all).
     pub val_max_questions: usize,
@@ -121,6 +145,11 @@ impl Default for TrainerConfig {
             total_epochs: 4,
             test_freq: 5,
             save_freq: 10,
+            max_checkpoints_to_keep: 2,
+            val_before_train: false,
+            export_final: false,
+            export_dtype: "f32".into(),
+            samples_per_step: 4,
             max_new_tokens: 1024,
             temperature: 1.0,
             top_p: 1.0,

@@ -29,6 +29,14 @@ impl ResolvedConfig {
         toml::to_string_pretty(&self.raw).unwrap_or_default()
     }
 
+    /// What the run hands to its policy-side components (`plugin::policy`).
+    pub fn policy_defaults(&self) -> crate::plugin::PolicyDefaults {
+        crate::plugin::PolicyDefaults {
+            model_dir: self.raw.model.path.clone(),
+            temperature: f64::from(self.raw.trainer.temperature),
+        }
+    }
+
     /// "2048 rows = 256 questions x 8 rollouts" for the start-up summary.
     pub fn batch_layout(&self) -> String {
         let d = &self.raw.data;
@@ -60,6 +68,14 @@ pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> 
     raw.data.val_files = raw.data.val_files.iter().map(|d| abs(d, base)).collect();
     raw.run.out_dir = abs(&raw.run.out_dir, base);
     raw.trainer.model_dir = raw.trainer.model_dir.as_ref().map(|d| abs(d, base));
+    raw.model.path = raw.model.path.as_ref().map(|d| abs(d, base));
+    merge_model_path(&mut raw)?;
+    if lrpo_sdk::hf::parse_float_dtype(&raw.trainer.export_dtype).is_none() {
+        return Err(Error::config(
+            "trainer.export_dtype",
+            format!("`{}` is not a weight dtype: use f32, bf16 or f16", raw.trainer.export_dtype),
+        ));
+    }
 
     check_run_name(&raw.run.name)?;
     check_data(&raw)?;
@@ -69,6 +85,30 @@ pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> 
         n => n,
     };
     Ok(ResolvedConfig { raw, plugin_dirs, arms, threads })
+}
+
+/// `trainer.model_dir` is the older spelling of `model.path`: it is moved there, and a config
+/// that sets both to different directories is refused rather than guessed at.
+fn merge_model_path(raw: &mut RawConfig) -> Result<()> {
+    let Some(old) = raw.trainer.model_dir.take() else { return Ok(()) };
+    match &raw.model.path {
+        Some(path) if *path != old => Err(Error::config(
+            "trainer.model_dir",
+            format!(
+                "{} differs from model.path ({}); set the policy model once, as model.path",
+                old.display(),
+                path.display()
+            ),
+        )),
+        _ => {
+            tracing::warn!(
+                "trainer.model_dir is the older spelling of model.path; write [model] path = \"{}\"",
+                old.display()
+            );
+            raw.model.path = Some(old);
+            Ok(())
+        }
+    }
 }
 
 /// `run.name` is one directory under `run.out_dir`: a name with `/` or `..` would put the run
@@ -203,6 +243,32 @@ mod tests {
         raw.experiment.arms[1].instances.insert(ComponentKind::Router, "uniform".into());
         let cfg = resolve(raw, &[], Path::new("/")).unwrap();
         assert_eq!(cfg.arms[1].instances[&ComponentKind::Router], "uniform");
+    }
+
+    #[test]
+    fn the_old_model_dir_moves_to_model_path_and_a_conflict_names_both_keys() {
+        let mut raw = RawConfig::default();
+        raw.trainer.model_dir = Some("models/a".into());
+        let cfg = resolve(raw.clone(), &[], Path::new("/base")).unwrap();
+        assert_eq!(cfg.raw.model.path.as_deref(), Some(Path::new("/base/models/a")));
+        assert_eq!(cfg.raw.trainer.model_dir, None);
+        assert!(!cfg.to_toml().contains("model_dir"), "resolved configs speak of model.path only");
+        raw.model.path = Some("/base/models/a".into());
+        resolve(raw.clone(), &[], Path::new("/base")).unwrap();
+        raw.model.path = Some("/other".into());
+        let err = resolve(raw, &[], Path::new("/base")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config `trainer.model_dir`: /base/models/a differs from model.path (/other); set the policy model once, as model.path"
+        );
+    }
+
+    #[test]
+    fn export_dtype_is_checked() {
+        let mut raw = RawConfig::default();
+        raw.trainer.export_dtype = "int4".into();
+        let err = resolve(raw, &[], Path::new("/")).unwrap_err().to_string();
+        assert!(err.starts_with("config `trainer.export_dtype`: `int4`"), "{err}");
     }
 
     #[test]

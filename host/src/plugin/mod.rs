@@ -4,10 +4,12 @@
 
 mod elf;
 mod loader;
+pub mod policy;
 mod registry;
 
 pub use elf::dynamic_section;
 pub use loader::{check_plugin_name, find_library, library_file_name, list_libraries, open_library};
 pub use lrpo_sdk::host::{ComponentInfo, Manifest, PluginLibrary};
 pub use lrpo_sdk::AnyComponent;
+pub use policy::PolicyDefaults;
 pub use registry::Registry;

@@ -1,8 +1,10 @@
 //! The libraries a run uses, opened on first need, and the components built from them.
 
+use super::policy::{check_one_policy, policy_models, PolicyDefaults, PolicyModel};
 use super::{check_plugin_name, find_library, open_library, AnyComponent, PluginLibrary};
 use crate::config::{with_suggestion, Arm, ComponentsConfig, InstanceConfig};
 use lrpo_core::{ComponentKind, Error, Result};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -11,11 +13,19 @@ pub struct Registry {
     threads: usize,
     expected_libtorch: Option<String>,
     loaded: BTreeMap<String, PluginLibrary>,
+    policy: PolicyDefaults,
 }
 
 impl Registry {
     pub fn new(dirs: Vec<PathBuf>, threads: usize, expected_libtorch: Option<String>) -> Self {
-        Registry { dirs, threads, expected_libtorch, loaded: BTreeMap::new() }
+        Registry { dirs, threads, expected_libtorch, loaded: BTreeMap::new(), policy: PolicyDefaults::default() }
+    }
+
+    /// Hands `policy` (the run's model path and rollout temperature) to the policy-side
+    /// components that declare those keys and leave them unset (see [`super::policy`]).
+    pub fn with_policy(mut self, policy: PolicyDefaults) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Opens `lib<name>.so` once; later calls return the same library.
@@ -61,14 +71,47 @@ impl Registry {
         Ok(())
     }
 
+    /// The config the instance will get: its own table plus what the run hands to it.
+    pub fn effective_config(
+        &mut self,
+        kind: ComponentKind,
+        instance: &str,
+        cfg: &InstanceConfig,
+    ) -> Result<Map<String, Value>> {
+        let table = format!("components.{}.{instance}", kind.key());
+        let mut json = match serde_json::to_value(&cfg.config) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => Map::new(),
+            Err(e) => return Err(Error::config(format!("{table}.config"), e.to_string())),
+        };
+        check_plugin_name(&cfg.plugin).map_err(|m| Error::config(format!("{table}.plugin"), m))?;
+        let policy = self.policy.clone();
+        let library = self.load(&cfg.plugin)?;
+        // A component the library lacks is reported by `instantiate`, with the list it has.
+        if let Some(info) = library.manifest.component(kind, &cfg.kind) {
+            for (key, source) in policy.fill(kind, &info.config_schema, &mut json) {
+                tracing::debug!("{table}.config.{key} = {} (from {source})", json[&key]);
+            }
+        }
+        Ok(json)
+    }
+
     /// Builds one component instance from its config table.
     pub fn instantiate(&mut self, kind: ComponentKind, instance: &str, cfg: &InstanceConfig) -> Result<AnyComponent> {
-        let json = serde_json::to_string(&cfg.config)
-            .map_err(|e| Error::config(format!("components.{}.{instance}.config", kind.key()), e.to_string()))?;
-        check_plugin_name(&cfg.plugin)
-            .map_err(|m| Error::config(format!("components.{}.{instance}.plugin", kind.key()), m))?;
+        let json = self.effective_config(kind, instance, cfg)?;
+        self.instantiate_with(kind, instance, cfg, &json)
+    }
+
+    fn instantiate_with(
+        &mut self,
+        kind: ComponentKind,
+        instance: &str,
+        cfg: &InstanceConfig,
+        json: &Map<String, Value>,
+    ) -> Result<AnyComponent> {
+        let text = serde_json::to_string(json).map_err(|e| Error::runtime(e.to_string()))?;
         let library = self.load(&cfg.plugin)?;
-        library.instantiate(kind, &cfg.kind, instance, &json).map_err(|e| match e {
+        library.instantiate(kind, &cfg.kind, instance, &text).map_err(|e| match e {
             // Plugins report unknown config keys with serde's list of valid ones.
             Error::Config { key, message } => Error::Config { key, message: with_suggestion(&message) },
             other => other,
@@ -77,10 +120,26 @@ impl Registry {
 
     /// Builds every component an arm names, in the arm's kind order (fresh instances: arms
     /// never share state); `ArmComponents::assemble` checks that they make a whole arm.
+    /// Checks before any model loads that the arm's policy-side components read one tokenizer
+    /// and chat template.
     pub fn build_arm(&mut self, arm: &Arm, comps: &ComponentsConfig) -> Result<Vec<AnyComponent>> {
+        let mut configs = Vec::with_capacity(arm.instances.len());
+        let mut models: Vec<PolicyModel> = self
+            .policy
+            .model_dir
+            .iter()
+            .map(|dir| PolicyModel { key: "model.path".into(), dir: dir.clone() })
+            .collect();
+        for (&kind, instance) in &arm.instances {
+            let json = self.effective_config(kind, instance, &comps.of(kind)[instance])?;
+            models.extend(policy_models(kind, instance, &json));
+            configs.push(json);
+        }
+        check_one_policy(&models)?;
         arm.instances
             .iter()
-            .map(|(&kind, instance)| self.instantiate(kind, instance, &comps.of(kind)[instance]))
+            .zip(&configs)
+            .map(|((&kind, instance), json)| self.instantiate_with(kind, instance, &comps.of(kind)[instance], json))
             .collect()
     }
 }

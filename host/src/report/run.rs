@@ -2,7 +2,7 @@
 //! language probabilities per topic over steps, time per phase) as SVG files plus one HTML
 //! page that shows them, written to `RUN_DIR/report/`.
 
-use super::svg::{heatmap, line_chart, Series};
+use super::svg::{escape, heatmap, line_chart, Series};
 use crate::train::router_log;
 use lrpo_core::{Error, Result};
 use serde_json::Value;
@@ -111,8 +111,36 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
         std::fs::write(&path, svg).map_err(|e| Error::io(path.display(), e))?;
         let _ = write!(html, "<div><img src=\"{file}\" alt=\"{file}\"></div>");
     }
+    html.push_str(&samples_table(&crate::train::samples::latest(run_dir)));
     html.push_str("</body></html>\n");
     let page = out.join("index.html");
     std::fs::write(&page, html).map_err(|e| Error::io(page.display(), e))?;
     Ok(page)
+}
+
+/// The newest step's sampled responses, for reading what the policy says.
+fn samples_table(samples: &[crate::train::samples::SampleRecord]) -> String {
+    let Some(first) = samples.first() else { return String::new() };
+    let mut html = format!(
+        "<h2>Sampled responses, step {}</h2><table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\">\
+         <tr><th>question</th><th>target</th><th>detected</th><th>reward</th><th>response</th></tr>",
+        first.step
+    );
+    for s in samples {
+        let detected = match &s.detected_lang {
+            Some(l) => format!("{l} ({:.2})", s.detected_prob),
+            None => "-".into(),
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{}</td></tr>",
+            escape(&s.question),
+            escape(&s.target_lang),
+            escape(&detected),
+            s.reward,
+            escape(&s.response)
+        );
+    }
+    html.push_str("</table>");
+    html
 }

@@ -52,11 +52,11 @@ pub fn save(run_dir: &Path, state: &HostState, components: &[(&str, Vec<u8>)]) -
     Ok(dir)
 }
 
-/// The newest complete checkpoint directory, if any.
-pub fn latest(run_dir: &Path) -> Option<PathBuf> {
+/// Every complete checkpoint directory, oldest first.
+pub fn complete(run_dir: &Path) -> Vec<(u64, PathBuf)> {
     let root = run_dir.join("checkpoints");
-    let mut steps: Vec<(u64, PathBuf)> = std::fs::read_dir(&root)
-        .ok()?
+    let Ok(entries) = std::fs::read_dir(&root) else { return vec![] };
+    let mut steps: Vec<(u64, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_string();
@@ -65,7 +65,59 @@ pub fn latest(run_dir: &Path) -> Option<PathBuf> {
         })
         .collect();
     steps.sort();
-    steps.pop().map(|(_, p)| p)
+    steps
+}
+
+/// The newest complete checkpoint directory, if any.
+pub fn latest(run_dir: &Path) -> Option<PathBuf> {
+    complete(run_dir).pop().map(|(_, p)| p)
+}
+
+/// Removes all but the newest `keep` complete checkpoints (`keep` 0 keeps all), and the
+/// leftovers of interrupted saves and removals. Call it only after a save has completed: the
+/// newest checkpoint is then whole, so a kill at any moment leaves at least that one. An old
+/// checkpoint is first renamed out of the `step_` namespace, so a removal cut short never
+/// leaves a half-deleted directory that looks like a checkpoint.
+pub fn prune(run_dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+    let root = run_dir.join("checkpoints");
+    let mut removed = Vec::new();
+    if keep > 0 {
+        let all = complete(run_dir);
+        for (step, dir) in all.iter().take(all.len().saturating_sub(keep)) {
+            let doomed = root.join(format!(".old-step_{step:06}"));
+            let _ = std::fs::remove_dir_all(&doomed);
+            std::fs::rename(dir, &doomed).map_err(|e| Error::io(dir.display(), e))?;
+            removed.push(dir.clone());
+        }
+    }
+    for entry in std::fs::read_dir(&root).map_err(|e| Error::io(root.display(), e))?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".old-step_") || name.starts_with(".tmp-step_") {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| Error::io(entry.path().display(), e))?;
+        }
+    }
+    Ok(removed)
+}
+
+/// Bytes under `path` (files only, links not followed).
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path).map_or(0, |entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
+}
+
+/// `1.6 GB`, `340 MB`, `12 kB`: decimal units, as disk tools print them.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.0} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.0} MB", b / 1e6),
+        _ => format!("{:.1} GB", b / 1e9),
+    }
 }
 
 pub fn load_host(dir: &Path) -> Result<HostState> {
@@ -110,5 +162,31 @@ mod tests {
         assert_eq!(load_host(&last).unwrap(), state(4));
         assert_eq!(load_component(&last, "router").unwrap(), Some(vec![3]));
         assert_eq!(load_component(&last, "optimizer").unwrap(), None);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_clears_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        for step in [2, 4, 6] {
+            save(dir.path(), &state(step), &[("optimizer", vec![0; 10])]).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("checkpoints/.tmp-step_000008")).unwrap();
+        std::fs::create_dir_all(dir.path().join("checkpoints/.old-step_000000")).unwrap();
+        let removed = prune(dir.path(), 2).unwrap();
+        assert_eq!(removed, vec![checkpoint_dir(dir.path(), 2)]);
+        let left: Vec<u64> = complete(dir.path()).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(left, vec![4, 6]);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["step_000004", "step_000006"]);
+        assert!(prune(dir.path(), 0).unwrap().is_empty(), "0 keeps all");
+        // host.json (+ its pretty JSON) and 10 state bytes per checkpoint.
+        assert!(disk_usage(&dir.path().join("checkpoints")) > 20);
+        assert_eq!(human_bytes(1_600_000_000), "1.6 GB");
+        assert_eq!(human_bytes(340_000_000), "340 MB");
+        assert_eq!(human_bytes(999), "999 B");
     }
 }

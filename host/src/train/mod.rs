@@ -8,6 +8,7 @@ mod components;
 pub mod metrics;
 pub mod router_log;
 mod run_lock;
+pub mod samples;
 
 use crate::config::ResolvedConfig;
 use crate::data::{read_questions, GroupedSampler, Question};
@@ -91,7 +92,7 @@ impl Trainer {
             val_questions.extend(read_questions(f)?.questions);
         }
         let style = d.prompt_style;
-        let prompts = PromptBuilder::for_model(style, cfg.raw.trainer.model_dir.as_deref())?;
+        let prompts = PromptBuilder::for_model(style, cfg.raw.model.path.as_deref())?;
         if d.filter_overlong_prompts {
             let langs = match &c.router {
                 Some(r) => r.languages(),
@@ -167,6 +168,7 @@ impl Trainer {
         self.step = host.step;
         metrics::truncate_after(&self.run_dir.join("metrics.jsonl"), host.step)?;
         metrics::truncate_after(&self.run_dir.join("router_log.jsonl"), host.step)?;
+        metrics::truncate_after(&self.run_dir.join(samples::FILE), host.step)?;
         Ok(Some(host.step))
     }
 
@@ -177,7 +179,17 @@ impl Trainer {
         if let Some(r) = &self.c.router {
             parts.push(("router", r.save_state()?));
         }
-        checkpoint::save(&self.run_dir, &host, &parts)
+        let dir = checkpoint::save(&self.run_dir, &host, &parts)?;
+        // Only now, with a newer checkpoint complete, may older ones go.
+        let removed = checkpoint::prune(&self.run_dir, self.cfg.raw.trainer.max_checkpoints_to_keep)?;
+        tracing::info!(
+            "checkpoint {} ({}){}; run directory {} in all",
+            dir.display(),
+            checkpoint::human_bytes(checkpoint::disk_usage(&dir)),
+            if removed.is_empty() { String::new() } else { format!(", {} older removed", removed.len()) },
+            checkpoint::human_bytes(checkpoint::disk_usage(&self.run_dir)),
+        );
+        Ok(dir)
     }
 
     /// Runs to `total_steps`, calling `on_step` after each training step (progress display) with
@@ -189,10 +201,16 @@ impl Trainer {
         checkpoint::write_atomic(&self.run_dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
         let mut metrics = JsonlWriter::append(&self.run_dir.join("metrics.jsonl"))?;
         let mut router_log = JsonlWriter::append(&self.run_dir.join("router_log.jsonl"))?;
+        let mut samples = JsonlWriter::append(&self.run_dir.join(samples::FILE))?;
         let t = self.cfg.raw.trainer.clone();
         let mut last = None;
+        if t.val_before_train && self.step == 0 && !self.val_questions.is_empty() {
+            let val = self.validate()?;
+            metrics.write(&val)?;
+            on_step(&val, None);
+        }
         while self.step < self.total_steps {
-            let record = self.train_step(&mut router_log)?;
+            let record = self.train_step(&mut router_log, &mut samples)?;
             metrics.write(&record)?;
             on_step(&record, self.router_probs.as_deref());
             // Validation before the checkpoint: a complete checkpoint then implies that every
@@ -207,6 +225,14 @@ impl Trainer {
                 self.save_checkpoint()?;
             }
             last = Some(record);
+        }
+        if t.export_final {
+            let dtype = lrpo_sdk::hf::parse_float_dtype(&t.export_dtype)
+                .ok_or_else(|| Error::config("trainer.export_dtype", "use f32, bf16 or f16"))?;
+            let out = self.run_dir.join("final");
+            let written =
+                crate::export::write_model(self.c.optimizer.as_mut(), self.cfg.raw.model.path.as_deref(), &out, dtype)?;
+            tracing::info!("{written}");
         }
         self.lock = None;
         Ok(RunSummary { run_dir: self.run_dir.clone(), steps: self.step, resumed_from, last })
@@ -248,7 +274,7 @@ impl Trainer {
         rows: &[(usize, Lang)],
         validation: bool,
         time: &mut BTreeMap<String, f64>,
-    ) -> Result<(Vec<GenerationResult>, Vec<Reward>)> {
+    ) -> Result<(Vec<GenerationResult>, Vec<LangPrediction>, Vec<Reward>)> {
         let clock = Instant::now();
         let requests = self.requests(rows, validation)?;
         time.insert("prompt".into(), clock.elapsed().as_secs_f64());
@@ -270,13 +296,13 @@ impl Trainer {
         let qs = self.questions_for(validation);
         let inputs: Vec<RewardInput> = rows
             .iter()
-            .zip(results.iter().zip(detected))
+            .zip(results.iter().zip(&detected))
             .map(|((q, lang), (r, d))| RewardInput {
                 response: r.text.clone(),
                 reference: qs[*q].answer.clone(),
                 target_lang: lang.clone(),
                 reference_lang: qs[*q].orig_lang.clone(),
-                detected: d,
+                detected: d.clone(),
             })
             .collect();
         let rewards = self.c.reward_model.score(&inputs)?;
@@ -288,10 +314,10 @@ impl Trainer {
             )));
         }
         time.insert("reward".into(), clock.elapsed().as_secs_f64());
-        Ok((results, rewards))
+        Ok((results, detected, rewards))
     }
 
-    fn train_step(&mut self, router_log: &mut JsonlWriter) -> Result<StepRecord> {
+    fn train_step(&mut self, router_log: &mut JsonlWriter, samples: &mut JsonlWriter) -> Result<StepRecord> {
         let started = Instant::now();
         self.step += 1;
         let step = self.step;
@@ -318,7 +344,21 @@ impl Trainer {
 
         let rows: Vec<(usize, Lang)> =
             groups.iter().zip(&langs).flat_map(|((q, _), ls)| ls.iter().map(move |l| (*q, l.clone()))).collect();
-        let (results, rewards) = self.rollout_and_score(&rows, false, &mut time)?;
+        let (results, detected, rewards) = self.rollout_and_score(&rows, false, &mut time)?;
+        for i in samples::pick(rows.len(), self.cfg.raw.trainer.samples_per_step) {
+            let (q, lang) = &rows[i];
+            samples.write(&samples::Sample {
+                step,
+                question: &self.questions[*q].question,
+                reference: &self.questions[*q].answer,
+                target_lang: lang,
+                detected_lang: detected[i].lang.as_ref(),
+                detected_prob: detected[i].prob,
+                reward: rewards[i].value,
+                gate: rewards[i].gate,
+                response: &results[i].text,
+            })?;
+        }
 
         let clock = Instant::now();
         let feedback: Vec<RouteFeedback> = rows
@@ -394,7 +434,7 @@ impl Trainer {
         let rows: Vec<(usize, Lang)> = (0..limit).map(|i| (i, self.val_questions[i].lang().clone())).collect();
         let mut time = BTreeMap::new();
         let started = Instant::now();
-        let (results, rewards) = self.rollout_and_score(&rows, true, &mut time)?;
+        let (results, _, rewards) = self.rollout_and_score(&rows, true, &mut time)?;
         time.insert("step".into(), started.elapsed().as_secs_f64());
         let langs: Vec<Lang> = rows.iter().map(|(_, l)| l.clone()).collect();
         let values: Vec<f64> = rewards.iter().map(|r| r.value).collect();

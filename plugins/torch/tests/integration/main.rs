@@ -3,6 +3,7 @@
 
 mod common;
 mod e5;
+mod export;
 mod interop;
 mod parity_tiny;
 mod smollm2;
