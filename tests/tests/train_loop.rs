@@ -162,3 +162,20 @@ fn resume_under_another_config_is_refused() {
     let err = other.resume().unwrap_err();
     assert!(err.to_string().contains("different configuration"), "{err}");
 }
+
+#[test]
+fn val_before_train_validates_the_untrained_policy_as_step_0_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = resolved(2, 1);
+    cfg.raw.trainer.val_before_train = true;
+    Trainer::new(cfg.clone(), components(), dir.path()).unwrap().run(|_, _| {}).unwrap();
+    let m = run_metrics(dir.path());
+    assert_eq!((m[0]["phase"].as_str(), m[0]["step"].as_u64()), (Some("val"), Some(0)), "{}", m[0]);
+    assert_eq!(m.iter().filter(|v| v["phase"] == "val" && v["step"] == 0).count(), 1);
+    // A resumed run has trained already: no second step-0 validation.
+    let mut t = Trainer::new(cfg, components(), dir.path()).unwrap();
+    assert_eq!(t.resume().unwrap(), Some(2));
+    t.run(|_, _| {}).unwrap();
+    let m = run_metrics(dir.path());
+    assert_eq!(m.iter().filter(|v| v["phase"] == "val" && v["step"] == 0).count(), 1);
+}

@@ -60,14 +60,15 @@ fn setup() -> tempfile::TempDir {
     let text = format!(
         "[run]\nname = \"tch\"\nout_dir = \"runs\"\nthreads = 2\n\n\
          [data]\ntrain_files = [\"{train}\"]\nval_files = [\"{val}\"]\ntrain_batch_size = 8\ngroup_size = 4\n\n\
-         [trainer]\ntotal_steps = 4\nsave_freq = 2\ntest_freq = 2\nval_max_questions = 4\nmax_new_tokens = 12\nmodel_dir = \"{policy}\"\n\n\
+         [model]\npath = \"{policy}\"\n\n\
+         [trainer]\ntotal_steps = 4\nsave_freq = 2\ntest_freq = 2\nval_max_questions = 4\nmax_new_tokens = 12\nexport_final = true\n\n\
          [components.router.lrpo]\nplugin = \"lrpo_router_bandit\"\nkind = \"lrpo-bandit\"\nconfig = {{ update_every = 1, log_every = 1, orig_lang_min = 1 }}\n\n\
          [components.language_id.lid176]\nplugin = \"lrpo_langid_fasttext\"\nkind = \"fasttext\"\n\n\
          [components.reward_model.e5]\nplugin = \"lrpo_reward_calibrated\"\nkind = \"calibrated-embedding\"\n\
          config = {{ pair_stats = \"{stats}\" }}\n\n\
-         [components.rollout_engine.tiny]\nplugin = \"lrpo_rollout_cuda\"\nkind = \"sampler\"\nconfig = {{ model_dir = \"{policy}\" }}\n\n\
+         [components.rollout_engine.tiny]\nplugin = \"lrpo_rollout_cuda\"\nkind = \"sampler\"\n\n\
          [components.optimizer.grpo]\nplugin = \"lrpo_optim_grpo\"\nkind = \"grpo\"\n\
-         config = {{ model_dir = \"{policy}\", lr = 0.01, micro_batch_size = 4, gradient_checkpointing = true }}\n",
+         config = {{ lr = 0.01, micro_batch_size = 4, gradient_checkpointing = true }}\n",
         train = data.join("train.parquet").display(),
         val = data.join("test.parquet").display(),
         policy = policy.display(),
@@ -98,6 +99,28 @@ fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
     assert_ne!(state("step_000002"), state("step_000004"));
     assert_eq!(std::fs::read_to_string(run.join("router_log.jsonl")).unwrap().lines().count(), 4);
 
+    // The trained policy leaves as a Hugging Face directory: `export_final` wrote runs/tch/final
+    // (the step-4 policy), and `lrpo-host export` writes any checkpoint's.
+    let policy = whole.path().join("policy");
+    check_export(&run.join("final"), &policy, &run.join("checkpoints/step_000004/optimizer.state"));
+    let out = run_host(
+        &["--plugins", "plugins", "export", "runs/tch/checkpoints/step_000002", "--out", "step2-hf"],
+        whole.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("step2-hf") && stdout(&out).contains("(float32)"), "{}", stdout(&out));
+    check_export(&whole.path().join("step2-hf"), &policy, &run.join("checkpoints/step_000002/optimizer.state"));
+    // A second export into the same place needs --force; a run directory exports its newest.
+    let out = run_host(&["--plugins", "plugins", "export", "runs/tch", "--out", "step2-hf"], whole.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    let out =
+        run_host(&["--plugins", "plugins", "export", "runs/tch", "--out", "bf16", "--dtype", "bf16"], whole.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.path().join("bf16/config.json")).unwrap()).unwrap();
+    assert_eq!(config["torch_dtype"], "bfloat16");
+
     // Killed right after its first checkpoint, then resumed: the same run, number for number.
     let killed = setup();
     let ckpt = killed.path().join("runs/tch/checkpoints/step_000002/host.json");
@@ -110,4 +133,22 @@ fn tiny_policy_trains_through_every_real_plugin_and_resumes_exactly() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming arm `main` after step 2"), "{}", stderr(&out));
     assert_eq!(run_metrics(&killed.path().join("runs/tch")), m);
+}
+
+/// The export at `dir` is the checkpoint's policy exactly, differs from the base model where
+/// training changed it, and loads in transformers with its tokenizer and chat template.
+fn check_export(dir: &Path, base: &Path, state: &Path) {
+    for file in
+        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
+    {
+        assert!(dir.join(file).is_file(), "{} has no {file}", dir.display());
+    }
+    let script = repo().join("tests/py/check_export.py");
+    let report: serde_json::Value =
+        lrpo_testkit::python_json(&[script.as_ref(), dir.as_ref(), base.as_ref(), state.as_ref()], &());
+    assert_eq!(report["max_diff_vs_checkpoint"], 0.0, "{report}");
+    let trained = report["trained_vs_base"].as_u64().unwrap();
+    assert!(trained > 0, "training changed no tensor: {report}");
+    assert_eq!(report["changed_vs_base"], trained, "{report}");
+    assert!(report["chat_prompt"].as_str().unwrap().contains("<|im_start|>assistant"), "{report}");
 }
