@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 /// The plugin ABI version. A host loads plugins with the same major and a minor no newer
 /// than its own; new component kinds are appended fields, so they bump the minor only.
-pub const ABI_MAJOR: u16 = 1;
+pub const ABI_MAJOR: u16 = 2;
 pub const ABI_MINOR: u16 = 0;
 
 /// What the host tells a plugin once, before any factory call.

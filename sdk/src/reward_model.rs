@@ -60,10 +60,11 @@ mod tests {
                 .map(|i| {
                     let gate = if i.detected.lang.as_ref() == Some(&i.target_lang) { 1.0 } else { 0.0 };
                     let sim = if i.response == i.reference { 1.0 } else { 0.0 };
+                    let id = serde_json::from_str::<serde_json::Value>(&i.extra).ok().and_then(|v| v["id"].as_f64());
                     Reward {
                         value: gate * sim,
-                        raw_cosine: sim,
-                        calibrated_cosine: sim,
+                        raw_cosine: id.unwrap_or(sim),
+                        calibrated_cosine: (i.question.len() + i.prompt.len()) as f64,
                         r_emb: sim,
                         gate,
                         detected: i.detected.clone(),
@@ -79,6 +80,9 @@ mod tests {
         let input = RewardInput {
             response: "a".into(),
             reference: "a".into(),
+            question: "q".into(),
+            prompt: "<q>".into(),
+            extra: r#"{"id": 7}"#.into(),
             target_lang: Lang::new("en"),
             reference_lang: Lang::new("en"),
             detected: LangPrediction { lang: Some(Lang::new("en")), prob: 0.9 },
@@ -86,5 +90,6 @@ mod tests {
         let out = host.score(&[input]).unwrap();
         assert_eq!(out[0].value, 1.0);
         assert_eq!(out[0].detected.prob, 0.9);
+        assert_eq!((out[0].raw_cosine, out[0].calibrated_cosine), (7.0, 4.0), "question, prompt and extra cross");
     }
 }

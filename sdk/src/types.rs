@@ -211,6 +211,9 @@ impl From<&FfiLangPrediction> for core::LangPrediction {
 pub struct FfiRewardInput {
     pub response: RString,
     pub reference: RString,
+    pub question: RString,
+    pub prompt: RString,
+    pub extra: RString,
     pub target_lang: RString,
     pub reference_lang: RString,
     pub detected: FfiLangPrediction,
@@ -220,6 +223,9 @@ impl From<&core::RewardInput> for FfiRewardInput {
         FfiRewardInput {
             response: r.response.as_str().into(),
             reference: r.reference.as_str().into(),
+            question: r.question.as_str().into(),
+            prompt: r.prompt.as_str().into(),
+            extra: r.extra.as_str().into(),
             target_lang: r.target_lang.as_str().into(),
             reference_lang: r.reference_lang.as_str().into(),
             detected: (&r.detected).into(),
@@ -231,6 +237,9 @@ impl From<&FfiRewardInput> for core::RewardInput {
         core::RewardInput {
             response: r.response.to_string(),
             reference: r.reference.to_string(),
+            question: r.question.to_string(),
+            prompt: r.prompt.to_string(),
+            extra: r.extra.to_string(),
             target_lang: lang(&r.target_lang),
             reference_lang: lang(&r.reference_lang),
             detected: (&r.detected).into(),

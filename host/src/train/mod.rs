@@ -296,10 +296,13 @@ impl Trainer {
         let qs = self.questions_for(validation);
         let inputs: Vec<RewardInput> = rows
             .iter()
-            .zip(results.iter().zip(&detected))
-            .map(|((q, lang), (r, d))| RewardInput {
+            .zip(results.iter().zip(&detected).zip(&requests))
+            .map(|((q, lang), ((r, d), req))| RewardInput {
                 response: r.text.clone(),
                 reference: qs[*q].answer.clone(),
+                question: qs[*q].question.clone(),
+                prompt: req.prompt.clone(),
+                extra: "{}".into(),
                 target_lang: lang.clone(),
                 reference_lang: qs[*q].orig_lang.clone(),
                 detected: d.clone(),

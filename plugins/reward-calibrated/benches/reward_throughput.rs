@@ -37,13 +37,13 @@ fn main() {
             let a = &langs[k % langs.len()];
             let b = &langs[(k % langs.len() + 1 + (k / langs.len()) % (langs.len() - 1)) % langs.len()];
             let texts = &by_id[ids[k % ids.len()]];
-            RewardInput {
-                response: texts[a].to_string(),
-                reference: texts[b].to_string(),
-                target_lang: a.clone(),
-                reference_lang: b.clone(),
-                detected: LangPrediction { lang: Some(a.clone()), prob: 0.9 },
-            }
+            RewardInput::new(
+                texts[a].to_string(),
+                texts[b].to_string(),
+                a.clone(),
+                b.clone(),
+                LangPrediction { lang: Some(a.clone()), prob: 0.9 },
+            )
         })
         .collect();
 

@@ -11,13 +11,13 @@
 //! use lrpo_core::{Lang, LangPrediction, RewardInput, RewardModel};
 //! use lrpo_reward_calibrated::{CalibratedEmbedding, CalibratedEmbeddingConfig};
 //! let mut reward = CalibratedEmbedding::from_config(CalibratedEmbeddingConfig::default(), 2)?;
-//! let out = reward.score(&[RewardInput {
-//!     response: "Paris ist die Hauptstadt.".into(),
-//!     reference: "The capital is Paris.".into(),
-//!     target_lang: Lang::new("de"),
-//!     reference_lang: Lang::new("en"),
-//!     detected: LangPrediction { lang: Some(Lang::new("de")), prob: 0.9 },
-//! }])?;
+//! let out = reward.score(&[RewardInput::new(
+//!     "Paris ist die Hauptstadt.",
+//!     "The capital is Paris.",
+//!     Lang::new("de"),
+//!     Lang::new("en"),
+//!     LangPrediction { lang: Some(Lang::new("de")), prob: 0.9 },
+//! )])?;
 //! assert_eq!(out[0].gate, 1.0);
 //! # Ok::<(), lrpo_core::Error>(())
 //! ```

@@ -12,13 +12,13 @@ fn build(json: &str) -> lrpo_core::Result<CalibratedEmbedding> {
 }
 
 fn input(response: &str, reference: &str, target: &str, reference_lang: &str, detected: Option<&str>) -> RewardInput {
-    RewardInput {
-        response: response.into(),
-        reference: reference.into(),
-        target_lang: Lang::new(target),
-        reference_lang: Lang::new(reference_lang),
-        detected: LangPrediction { lang: detected.map(Lang::new), prob: if detected.is_some() { 0.9 } else { 0.0 } },
-    }
+    RewardInput::new(
+        response,
+        reference,
+        Lang::new(target),
+        Lang::new(reference_lang),
+        LangPrediction { lang: detected.map(Lang::new), prob: if detected.is_some() { 0.9 } else { 0.0 } },
+    )
 }
 
 #[test]
