@@ -118,7 +118,10 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Summarise a parquet file: rows, languages, topics, regions, lengths, problems found.
+    /// Summarise a data file (parquet, JSON lines or a JSON array) as `train` reads it: which
+    /// column feeds which field, rows, languages, topics, regions, lengths, problems found.
+    /// Exits 2 when it finds a problem. `--config`/`--set` supply data.default_language and
+    /// data.default_topic for files without those columns.
     Check { file: PathBuf },
 }
 

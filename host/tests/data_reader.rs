@@ -107,20 +107,36 @@ fn unknown_language_is_counted_and_read_as_english() {
 }
 
 #[test]
-fn missing_columns_are_named() {
+fn missing_columns_fall_back_as_documented_and_are_named_when_nothing_is_left() {
     let dir = tempfile::tempdir().unwrap();
-    for column in ["question", "answer", "ability", "extra_info"] {
-        let path = write(dir.path(), &format!("no-{column}.parquet"), json!({"drop": [column]}));
+    // Without `question` the last user message of `prompt` is the question; without `answer`,
+    // `reward_model.ground_truth` the reference; without `ability`, data.default_topic.
+    let path = write(dir.path(), "verlish.parquet", json!({"drop": ["question", "answer", "ability"]}));
+    let set = read_questions(&path).unwrap();
+    assert_eq!(set.questions[1].question, "中国的首都是哪里？");
+    assert_eq!(set.questions[1].answer, "北京。");
+    assert_eq!(set.questions[1].topic, "General Knowledge");
+    let map = set.mapping.to_string();
+    assert!(map.contains("question from the last user message of `prompt`"), "{map}");
+    assert!(map.contains("answer from `reward_model.ground_truth`"), "{map}");
+    assert!(map.contains("topic from data.default_topic (General Knowledge)"), "{map}");
+    for (drop, column, names) in [
+        (json!(["question", "prompt"]), "question", "`prompt`"),
+        (json!(["answer", "reward_model"]), "answer", "`reward_model.ground_truth`"),
+    ] {
+        let path = write(dir.path(), &format!("no-{column}.parquet"), json!({"drop": drop}));
         let (location, message) = input_error(read_questions(&path));
         assert!(location.contains(path.to_str().unwrap()), "{location}");
-        assert!(location.contains(&format!("column `{column}`")), "{location}");
-        assert!(message.starts_with("missing"), "{message}");
+        assert!(location.ends_with(&format!("column `{column}`")), "{location}");
+        assert!(message.starts_with("missing") && message.contains(names), "{message}");
         // data check cannot read such a file either.
         input_error(check(&path));
     }
+    // No language anywhere (the top-level `language` here is an integer label): detected later.
     let path = write(dir.path(), "no-language.parquet", json!({"drop_extra": ["language"]}));
-    let (location, _) = input_error(read_questions(&path));
-    assert!(location.ends_with("column `extra_info.language`"), "{location}");
+    let set = read_questions(&path).unwrap();
+    assert!(set.questions.iter().all(|q| q.needs_language), "{:?}", set.questions[0]);
+    assert!(set.mapping.to_string().contains("language from detected"), "{}", set.mapping);
 }
 
 #[test]
@@ -143,7 +159,7 @@ fn wrong_types_are_named() {
         ("question", json!([1, 2, 3, 4]), "column `question`", "expected string"),
         ("answer", json!([1.5, 2.5, 3.5, 4.5]), "column `answer`", "expected string"),
         ("extra_info", json!(["a", "b", "c", "d"]), "column `extra_info`", "expected struct"),
-        ("prompt", json!(["a", "b", "c", "d"]), "column `prompt`", "expected list of struct"),
+        ("prompt", json!([1, 2, 3, 4]), "column `prompt`", "expected string or list of struct"),
         ("reward_model", json!([1, 2, 3, 4]), "column `reward_model`", "ground_truth"),
         (
             "extra_info",
@@ -201,4 +217,91 @@ fn unreadable_files_are_errors() {
     let (location, message) = input_error(read_questions(&garbage));
     assert!(location.contains("garbage.parquet"), "{location}");
     assert!(message.contains("not a readable parquet file"), "{message}");
+}
+
+/// A stock verl parquet as verl's gsm8k preprocessing writes it (no LRPO columns).
+const GSM8K_VERL: &str = r##"
+import json, sys
+import pyarrow as pa, pyarrow.parquet as pq
+out = sys.stdin.read().strip()
+rows = [
+    ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?", "72"),
+    ("Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did she earn?", "10"),
+]
+msg = pa.struct([("role", pa.string()), ("content", pa.string())])
+table = pa.table({
+    "data_source": ["openai/gsm8k"] * 2,
+    "prompt": pa.array([[{"role": "user", "content": q + " Let's think step by step and output the final answer after '####'."}] for q, _ in rows], pa.list_(msg)),
+    "ability": ["math"] * 2,
+    "reward_model": pa.array([{"style": "rule", "ground_truth": a} for _, a in rows]),
+    "extra_info": pa.array([{"split": "train", "index": i, "answer": "...#### " + a, "question": q} for i, (q, a) in enumerate(rows)]),
+})
+pq.write_table(table, out)
+"##;
+
+#[test]
+fn stock_verl_gsm8k_parquet_reads_with_a_default_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gsm8k.parquet");
+    data_support::run_python(&["pyarrow"], GSM8K_VERL, path.to_str().unwrap());
+    let options = lrpo_host::data::ReadOptions { default_language: Some(Lang::new("en")), ..Default::default() };
+    let set = lrpo_host::data::read_questions_with(&path, &options).unwrap();
+    let q = &set.questions[1];
+    assert!(q.question.starts_with("Weng earns $12") && q.question.ends_with("after '####'."), "{}", q.question);
+    assert_eq!((q.answer.as_str(), q.topic.as_str(), q.orig_lang.as_str(), q.index), ("10", "math", "en", 1));
+    assert!(!q.needs_language);
+    // Everything else reaches the reward: data_source, reward_model.style, extra_info.
+    let extra: Value = serde_json::from_str(&q.extra).unwrap();
+    assert_eq!(extra["data_source"], "openai/gsm8k");
+    assert_eq!(extra["reward_model"]["style"], "rule");
+    assert_eq!(extra["extra_info"]["answer"], "...#### 10");
+    let map = set.mapping.to_string();
+    assert!(map.contains("language from data.default_language (en)"), "{map}");
+    // Without a default the language is left to the run's language ID.
+    let set = read_questions(&path).unwrap();
+    assert!(set.questions.iter().all(|q| q.needs_language));
+}
+
+#[test]
+fn trl_style_json_rows_read_as_text_or_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("trl.jsonl");
+    std::fs::write(
+        &jsonl,
+        concat!(
+            r#"{"prompt": "Wie heißt die Hauptstadt von Frankreich?", "solution": "Paris", "language": "de", "source": "x"}"#,
+            "\n\n",
+            r#"{"prompt": "¿Cuánto es 2+2?", "solution": "4", "language": "Spanish", "source": "y"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let set = read_questions(&jsonl).unwrap();
+    assert_eq!(set.questions.len(), 2);
+    assert_eq!(set.questions[0].question, "Wie heißt die Hauptstadt von Frankreich?");
+    assert_eq!((set.questions[1].answer.as_str(), set.questions[1].orig_lang.as_str()), ("4", "es"));
+    assert_eq!(serde_json::from_str::<Value>(&set.questions[1].extra).unwrap()["source"], "y");
+    assert!(set
+        .mapping
+        .to_string()
+        .contains("question from `prompt` (text); answer from `solution`; language from `language`"));
+
+    let json = dir.path().join("chat.json");
+    let rows = json!([
+        {"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of Japan?"}],
+         "ground_truth": "Tokyo", "ability": "General Knowledge"},
+        {"prompt": [{"role": "assistant", "content": "Hi"}], "ground_truth": "x", "ability": "General Knowledge"},
+    ]);
+    std::fs::write(&json, rows.to_string()).unwrap();
+    let mut reader = QuestionReader::open(&json).unwrap();
+    assert_eq!(reader.next().unwrap().unwrap().question, "Capital of Japan?");
+    let (location, message) = input_error(reader.next().unwrap());
+    assert!(location.ends_with("chat.json, line 2, field `prompt`"), "{location}");
+    assert_eq!(message, "has no user message");
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"prompt\": \"a\", \"solution\": \"b\"}\n{not json\n").unwrap();
+    let (location, message) = input_error(read_questions(&bad));
+    assert!(location.ends_with("bad.jsonl, line 2"), "{location}");
+    assert!(message.starts_with("not JSON"), "{message}");
 }

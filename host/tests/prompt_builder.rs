@@ -21,6 +21,8 @@ fn question(text: &str, index: u64, lang: &str) -> Question {
         orig_lang: Lang::new(lang),
         fixed_lang: None,
         language_name: Lang::new(lang).name().unwrap_or("").to_string(),
+        needs_language: false,
+        extra: "{}".to_string(),
     }
 }
 

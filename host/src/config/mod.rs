@@ -83,6 +83,11 @@ pub struct DataConfig {
     /// `tag` (the reference's `<|out_lang_xx|>`) or `instruction` (an instruction in the target language).
     pub prompt_style: PromptStyle,
     pub filter_overlong_prompts: bool,
+    /// Language (name or code) of rows whose file gives none; unset: detect it from the
+    /// question with the run's language ID before training.
+    pub default_language: Option<String>,
+    /// Router topic of rows whose file has no `ability` column.
+    pub default_topic: String,
 }
 
 impl Default for DataConfig {
@@ -96,6 +101,8 @@ impl Default for DataConfig {
             max_prompt_length: 512,
             prompt_style: PromptStyle::Tag,
             filter_overlong_prompts: true,
+            default_language: None,
+            default_topic: "General Knowledge".into(),
         }
     }
 }

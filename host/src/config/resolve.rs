@@ -29,6 +29,16 @@ impl ResolvedConfig {
         toml::to_string_pretty(&self.raw).unwrap_or_default()
     }
 
+    /// How data files without some LRPO columns are read (`data.default_language`,
+    /// `data.default_topic`); checked at resolve.
+    pub fn read_options(&self) -> crate::data::ReadOptions {
+        let d = &self.raw.data;
+        crate::data::ReadOptions {
+            default_language: d.default_language.as_deref().and_then(lrpo_core::Lang::from_name_or_code),
+            default_topic: d.default_topic.clone(),
+        }
+    }
+
     /// What the run hands to its policy-side components (`plugin::policy`).
     pub fn policy_defaults(&self) -> crate::plugin::PolicyDefaults {
         crate::plugin::PolicyDefaults {
@@ -129,6 +139,15 @@ fn check_data(raw: &RawConfig) -> Result<()> {
         return Err(Error::config("data.group_size", "must be at least 1 (rollouts per question)"));
     }
     crate::data::validate_train_batch_size(d.train_batch_size, d.group_size)?;
+    if let Some(lang) = d.default_language.as_deref().filter(|l| lrpo_core::Lang::from_name_or_code(l).is_none()) {
+        return Err(Error::config(
+            "data.default_language",
+            format!("`{lang}` is not a language name or code (e.g. English, en, Chinese, zh)"),
+        ));
+    }
+    if d.default_topic.trim().is_empty() {
+        return Err(Error::config("data.default_topic", "must not be empty"));
+    }
     Ok(())
 }
 

@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// Where rows whose language `train` detects are counted.
+const DETECTED: &str = "(detected at train time by the language ID)";
+
 /// Row problems listed one by one; beyond this only their number is kept.
 const LISTED_ROW_PROBLEMS: usize = 20;
 
@@ -45,6 +48,8 @@ impl fmt::Display for LengthStats {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CheckReport {
     pub path: PathBuf,
+    /// Which column feeds which field ([`super::ColumnMap`]).
+    pub mapping: String,
     /// Rows in the file, good or bad.
     pub rows: usize,
     /// Rows read without error.
@@ -75,6 +80,7 @@ fn counts(map: &BTreeMap<String, usize>) -> String {
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}: {} rows ({} readable)", self.path.display(), self.rows, self.good_rows)?;
+        writeln!(f, "  mapping:   {}", self.mapping)?;
         writeln!(f, "  languages: {}", counts(&self.languages))?;
         writeln!(f, "  topics:    {}", counts(&self.topics))?;
         let regions = if self.regions.is_empty() { "(none)".to_string() } else { counts(&self.regions) };
@@ -96,8 +102,15 @@ impl fmt::Display for CheckReport {
 /// `extra_info.index` values. A file that cannot be read as the layout at all (missing column,
 /// wrong type, not parquet) is an error instead.
 pub fn check(file: &Path) -> Result<CheckReport> {
-    let mut reader = QuestionReader::open(file)?;
-    let mut report = CheckReport { path: file.to_path_buf(), ..CheckReport::default() };
+    check_with(file, &super::ReadOptions::default())
+}
+
+/// [`check`] with the run's fallbacks for missing columns (`data.default_language`,
+/// `data.default_topic`), so it reads the file exactly as `train` would.
+pub fn check_with(file: &Path, options: &super::ReadOptions) -> Result<CheckReport> {
+    let mut reader = QuestionReader::open_with(file, options)?;
+    let mut report =
+        CheckReport { path: file.to_path_buf(), mapping: reader.mapping().to_string(), ..CheckReport::default() };
     let (mut question_chars, mut answer_chars) = (Vec::new(), Vec::new());
     let mut row_problems = Vec::new();
     let mut bad_rows = 0usize;
@@ -118,7 +131,8 @@ pub fn check(file: &Path) -> Result<CheckReport> {
             Err(other) => return Err(other),
         };
         report.good_rows += 1;
-        *report.languages.entry(question.orig_lang.to_string()).or_default() += 1;
+        let lang = if question.needs_language { DETECTED.to_string() } else { question.orig_lang.to_string() };
+        *report.languages.entry(lang).or_default() += 1;
         *report.topics.entry(question.topic.clone()).or_default() += 1;
         if let Some(region) = &question.region {
             *report.regions.entry(region.clone()).or_default() += 1;

@@ -19,6 +19,7 @@
 mod check;
 mod columns;
 mod layout;
+mod mapping;
 mod prepare;
 mod question;
 mod reader;
@@ -26,11 +27,13 @@ mod records;
 mod sampler;
 mod split;
 
-pub use check::{check, CheckReport, LengthStats};
+pub use check::{check, check_with, CheckReport, LengthStats};
 pub use layout::{KNOWN_REGIONS, LRPO_TOPICS, TRANSLATION_ABILITY};
+pub use mapping::{ColumnMap, ReadOptions};
 pub use prepare::{prepare, PrepareSummary};
+pub(crate) use question::fixed_language;
 pub use question::Question;
-pub use reader::{read_questions, QuestionReader, QuestionSet};
+pub use reader::{read_questions, read_questions_with, QuestionReader, QuestionSet};
 pub use records::{read_records, Record};
 pub use sampler::{group_id, validate_train_batch_size, GroupedSampler, SampledBatch, SampledRow, SamplerState};
 pub use split::stratified_split;

@@ -21,8 +21,16 @@ pub struct Question {
     pub orig_lang: Lang,
     /// Set for "Translation" items, which are always answered in their own language.
     pub fixed_lang: Option<Lang>,
-    /// `extra_info.language` as written in the file (the reward's ground-truth language name).
+    /// The language as written in the file (the reward's ground-truth language name), or the
+    /// code where it came from a default or from detection.
     pub language_name: String,
+    /// The file has no language for this row: the trainer detects it from the question with
+    /// its LanguageId component before training (`orig_lang` is `en` until then).
+    #[serde(default)]
+    pub needs_language: bool,
+    /// The row's pass-through columns as one JSON object, handed to the reward.
+    #[serde(default)]
+    pub extra: String,
 }
 
 impl Question {

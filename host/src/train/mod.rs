@@ -11,7 +11,7 @@ mod run_lock;
 pub mod samples;
 
 use crate::config::ResolvedConfig;
-use crate::data::{read_questions, GroupedSampler, Question};
+use crate::data::{read_questions_with, GroupedSampler, Question};
 use crate::prompt::PromptBuilder;
 use checkpoint::HostState;
 pub use components::ArmComponents;
@@ -40,6 +40,33 @@ fn epoch_steps(epochs: u64, per_epoch: usize) -> Result<u64> {
             format!("{epochs} epochs of {per_epoch} steps is more steps than can be counted"),
         )
     })
+}
+
+/// Gives rows whose file has no language (and no `data.default_language`) the language the
+/// run's LanguageId finds in the question; rows it cannot place stay English, with a warning.
+fn detect_languages(lid: &mut dyn LanguageId, questions: &mut [Question]) -> Result<()> {
+    let rows: Vec<usize> = (0..questions.len()).filter(|&i| questions[i].needs_language).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<String> = rows.iter().map(|&i| questions[i].question.clone()).collect();
+    let found = lid.detect(&texts)?;
+    let mut unplaced = 0usize;
+    for (&i, prediction) in rows.iter().zip(found) {
+        let q = &mut questions[i];
+        match prediction.lang {
+            Some(lang) => q.orig_lang = lang,
+            None => unplaced += 1,
+        }
+        q.language_name = q.orig_lang.to_string();
+        q.fixed_lang = crate::data::fixed_language(&q.topic, &q.orig_lang);
+        q.needs_language = false;
+    }
+    tracing::info!("{} question language(s) detected by the language ID", rows.len());
+    if unplaced > 0 {
+        tracing::warn!("{unplaced} question(s) in no language the language ID knows: read as English (en)");
+    }
+    Ok(())
 }
 
 pub struct Trainer {
@@ -83,14 +110,18 @@ impl Trainer {
         if d.train_files.is_empty() {
             return Err(Error::config("data.train_files", "no training data: list one or more parquet files"));
         }
+        let options = cfg.read_options();
         let mut questions = Vec::new();
         for f in &d.train_files {
-            questions.extend(read_questions(f)?.questions);
+            questions.extend(read_questions_with(f, &options)?.questions);
         }
         let mut val_questions = Vec::new();
         for f in &d.val_files {
-            val_questions.extend(read_questions(f)?.questions);
+            val_questions.extend(read_questions_with(f, &options)?.questions);
         }
+        let mut c = c;
+        detect_languages(c.language_id.as_mut(), &mut questions)?;
+        detect_languages(c.language_id.as_mut(), &mut val_questions)?;
         let style = d.prompt_style;
         let prompts = PromptBuilder::for_model(style, cfg.raw.model.path.as_deref())?;
         if d.filter_overlong_prompts {
@@ -302,7 +333,7 @@ impl Trainer {
                 reference: qs[*q].answer.clone(),
                 question: qs[*q].question.clone(),
                 prompt: req.prompt.clone(),
-                extra: "{}".into(),
+                extra: qs[*q].extra.clone(),
                 target_lang: lang.clone(),
                 reference_lang: qs[*q].orig_lang.clone(),
                 detected: d.clone(),
