@@ -179,3 +179,36 @@ fn val_before_train_validates_the_untrained_policy_as_step_0_once() {
     let m = run_metrics(dir.path());
     assert_eq!(m.iter().filter(|v| v["phase"] == "val" && v["step"] == 0).count(), 1);
 }
+
+#[test]
+fn trl_rows_without_a_language_train_with_languages_from_the_language_id() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four TRL-style rows: a text prompt and a solution, no language, no topic; the toy language
+    // ID reads the `lang=xx` marker in each question.
+    let rows: String = ["de", "fr", "zh", "es"]
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{{\"prompt\": \"question {i} lang={l}\", \"solution\": \"answer {i}\", \"id\": {i}}}\n"))
+        .collect();
+    let data = dir.path().join("trl.jsonl");
+    std::fs::write(&data, rows).unwrap();
+    let mut cfg = resolved(2, 0);
+    cfg.raw.data.train_files = vec![data];
+    cfg.raw.data.val_files = vec![];
+    cfg.raw.data.train_batch_size = 8;
+    let run = dir.path().join("run");
+    Trainer::new(cfg, components(), &run).unwrap().run(|_, _| {}).unwrap();
+    let samples: Vec<serde_json::Value> = std::fs::read_to_string(run.join("samples.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(samples.len(), 8);
+    for s in &samples {
+        let q = s["question"].as_str().unwrap();
+        assert!(q.starts_with("question "), "{s}");
+        assert!(s["reference"].as_str().unwrap().starts_with("answer "), "{s}");
+        // Each question's language is the one the language ID found in it.
+        assert_eq!(s["question_lang"].as_str().unwrap(), &q[q.len() - 2..], "{s}");
+    }
+}

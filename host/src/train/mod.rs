@@ -385,6 +385,7 @@ impl Trainer {
                 step,
                 question: &self.questions[*q].question,
                 reference: &self.questions[*q].answer,
+                question_lang: &self.questions[*q].orig_lang,
                 target_lang: lang,
                 detected_lang: detected[i].lang.as_ref(),
                 detected_prob: detected[i].prob,

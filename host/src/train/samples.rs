@@ -12,6 +12,8 @@ pub struct Sample<'a> {
     pub step: u64,
     pub question: &'a str,
     pub reference: &'a str,
+    /// The question's own language (the reference answer's).
+    pub question_lang: &'a Lang,
     pub target_lang: &'a Lang,
     pub detected_lang: Option<&'a Lang>,
     pub detected_prob: f32,
@@ -26,6 +28,8 @@ pub struct SampleRecord {
     pub step: u64,
     pub question: String,
     pub reference: String,
+    #[serde(default)]
+    pub question_lang: String,
     pub target_lang: String,
     pub detected_lang: Option<String>,
     pub detected_prob: f32,
@@ -70,6 +74,7 @@ mod tests {
                 step,
                 question: "q",
                 reference: "r",
+                question_lang: &en,
                 target_lang: &en,
                 detected_lang: None,
                 detected_prob: 0.0,
