@@ -246,3 +246,43 @@ fn checkpoints_stay_bounded_and_a_kill_at_any_moment_leaves_a_complete_one() {
     let m = run_metrics(&run);
     assert_eq!(m.iter().filter(|v| v["phase"] == "train").count(), 12, "every step once, however often killed");
 }
+
+#[test]
+fn reward_parts_combine_in_the_arm_and_are_logged_per_language() {
+    let single = setup(0, &[("lrpo", "lrpo-bandit")]);
+    let out = train_command(single.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Two instances of the toy length reward: 0.5·a + 0.5·b·gate(a). Its value is already
+    // gate·sim with a 0/1 gate, so the combination must equal the single reward exactly.
+    let combined = setup(0, &[("lrpo", "lrpo-bandit")]);
+    let text = std::fs::read_to_string(combined.path().join("run.toml")).unwrap().replace(
+        "[components.reward_model.length]\nplugin = \"lrpo_fixture_toy\"\nkind = \"length\"\n",
+        "[components.reward_model.a]\nplugin = \"lrpo_fixture_toy\"\nkind = \"length\"\n\n\
+         [components.reward_model.b]\nplugin = \"lrpo_fixture_toy\"\nkind = \"length\"\n\n\
+         [[reward.parts]]\ninstance = \"a\"\nweight = 0.5\n\n\
+         [[reward.parts]]\ninstance = \"b\"\nweight = 0.5\ngated_by = \"a\"\n",
+    );
+    write_file(combined.path(), "run.toml", &text);
+    let out = train_command(combined.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reward part     b = lrpo_fixture_toy:length (weight 0.5, gated by a)"),
+        "{}",
+        stderr(&out)
+    );
+    let one = run_metrics(&single.path().join("runs/e2e"));
+    let two = run_metrics(&combined.path().join("runs/e2e"));
+    assert_eq!(one.len(), two.len());
+    for (a, b) in one.iter().zip(&two) {
+        let (ra, rb) = (a["reward"]["mean"].as_f64().unwrap(), b["reward"]["mean"].as_f64().unwrap());
+        assert!((ra - rb).abs() < 1e-12, "step {}: {ra} vs {rb}", a["step"]);
+        assert!(a.get("reward_parts").is_none(), "one reward model logs no parts");
+        let parts = &b["reward_parts"];
+        assert_eq!(parts["a"]["reward"]["mean"], parts["b"]["reward"]["mean"], "{parts}");
+        assert_eq!(
+            parts["a"]["by_lang"].as_object().unwrap().keys().collect::<Vec<_>>(),
+            b["reward_by_lang"].as_object().unwrap().keys().collect::<Vec<_>>()
+        );
+    }
+}

@@ -5,7 +5,7 @@
 use lrpo_core::*;
 use lrpo_fixture_toy::{LengthReward, MarkerLid, ScalarOptimizer, SeededEngine};
 use lrpo_host::config::{self, ResolvedConfig, Sources};
-use lrpo_host::train::{ArmComponents, Trainer};
+use lrpo_host::train::{reward_stack::RewardStack, ArmComponents, Trainer};
 use lrpo_sdk::Component;
 use lrpo_tests::run_metrics;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,7 @@ fn components() -> ArmComponents {
     ArmComponents {
         router: Some(Box::new(RoundRobin { next: 0, seen: 0.0 })),
         language_id: Box::new(MarkerLid),
-        reward_model: Box::new(LengthReward),
+        reward_model: RewardStack::single(Box::new(LengthReward)),
         rollout_engine: Box::new(SeededEngine::new("e", Default::default()).unwrap()),
         optimizer: Box::new(ScalarOptimizer::new("o", Default::default()).unwrap()),
     }

@@ -31,7 +31,15 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             }
             eprintln!("{line}");
         }
-        let components = ArmComponents::assemble(&arm.name, parts)?;
+        for (part, built) in arm.rewards.iter().zip(&parts[arm.instances.len()..]) {
+            let inst = &cfg.raw.components.of(built.kind())[&part.instance];
+            let gate = part.gated_by.map(|g| format!(", gated by {}", arm.rewards[g].instance)).unwrap_or_default();
+            eprintln!(
+                "  {:<15} {} = {}:{} (weight {}{gate})",
+                "reward part", part.instance, inst.plugin, inst.kind, part.weight
+            );
+        }
+        let components = ArmComponents::assemble(&arm.name, parts, &arm.rewards)?;
         let run_dir = if cfg.arms.len() > 1 { base_dir.join(&arm.name) } else { base_dir.clone() };
         let mut trainer = Trainer::new(cfg.clone(), components, &run_dir)?;
         if resume {

@@ -8,7 +8,7 @@ mod resolve;
 mod suggest;
 
 pub use load::{load, Sources};
-pub use resolve::{resolve, Arm, ResolvedConfig};
+pub use resolve::{resolve, Arm, ArmRewardPart, ResolvedConfig};
 pub use suggest::{closest, with_suggestion};
 
 use crate::prompt::PromptStyle;
@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub trainer: TrainerConfig,
     /// `components.<kind>.<instance>`: every component instance, configured once.
     pub components: ComponentsConfig,
+    /// Several reward models combined in every arm (`[[reward.parts]]`).
+    pub reward: RewardConfig,
     pub experiment: ExperimentConfig,
 }
 
@@ -226,6 +228,33 @@ impl<'de> Deserialize<'de> for ComponentsConfig {
         }
         Ok(ComponentsConfig(out))
     }
+}
+
+/// How an arm's reward is made from several reward model instances; empty: the arm's one
+/// reward model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardConfig {
+    /// The reward is the sum over parts of `weight x value` (x the `gated_by` part's language
+    /// gate, when set).
+    pub parts: Vec<RewardPartConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RewardPartConfig {
+    /// A `[components.reward_model.<instance>]`.
+    pub instance: String,
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Another part's instance whose language gate multiplies this part's value (e.g. a rule
+    /// reward that only counts in the routed language).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gated_by: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -10,6 +10,18 @@ use std::path::{Path, PathBuf};
 pub struct Arm {
     pub name: String,
     pub instances: BTreeMap<ComponentKind, String>,
+    /// With `[[reward.parts]]`: the reward model instances combined (then `instances` has no
+    /// reward model).
+    pub rewards: Vec<ArmRewardPart>,
+}
+
+/// One resolved `[[reward.parts]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmRewardPart {
+    pub instance: String,
+    pub weight: f64,
+    /// Index into the arm's `rewards`.
+    pub gated_by: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -151,11 +163,59 @@ fn check_data(raw: &RawConfig) -> Result<()> {
     Ok(())
 }
 
+/// `[[reward.parts]]` checked against the reward model instances.
+fn reward_parts(raw: &RawConfig) -> Result<Vec<ArmRewardPart>> {
+    let table = raw.components.of(ComponentKind::RewardModel);
+    let parts = &raw.reward.parts;
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        let key = format!("reward.parts[{i}]");
+        if !table.contains_key(&p.instance) {
+            let hint = closest(&p.instance, table.keys().map(|s| s.as_str()))
+                .map(|b| format!("; did you mean `{b}`?"))
+                .unwrap_or_default();
+            return Err(Error::config(
+                format!("{key}.instance"),
+                format!("no instance `{}` under [components.reward_model]{hint}", p.instance),
+            ));
+        }
+        if parts[..i].iter().any(|q| q.instance == p.instance) {
+            return Err(Error::config(format!("{key}.instance"), format!("`{}` is listed twice", p.instance)));
+        }
+        if !p.weight.is_finite() || p.weight < 0.0 {
+            return Err(Error::config(format!("{key}.weight"), format!("must be finite and >= 0, got {}", p.weight)));
+        }
+        let gated_by = match &p.gated_by {
+            None => None,
+            Some(g) if *g == p.instance => {
+                return Err(Error::config(format!("{key}.gated_by"), "a part cannot gate itself"))
+            }
+            Some(g) => Some(parts.iter().position(|q| q.instance == *g).ok_or_else(|| {
+                Error::config(format!("{key}.gated_by"), format!("`{g}` is not one of the reward parts"))
+            })?),
+        };
+        out.push(ArmRewardPart { instance: p.instance.clone(), weight: p.weight, gated_by });
+    }
+    Ok(out)
+}
+
 fn arms(raw: &RawConfig) -> Result<Vec<Arm>> {
     let comps = &raw.components;
+    let rewards = reward_parts(raw)?;
+    // With reward parts, the reward model instances are the parts, in every arm.
+    let kinds: Vec<ComponentKind> =
+        ComponentKind::ALL.into_iter().filter(|k| rewards.is_empty() || *k != ComponentKind::RewardModel).collect();
+    if !rewards.is_empty() {
+        if let Some(i) = raw.experiment.arms.iter().position(|a| a.instance(ComponentKind::RewardModel).is_some()) {
+            return Err(Error::config(
+                format!("experiment.arms[{i}].reward_model"),
+                "an arm cannot name its own reward model when [[reward.parts]] combines them for every arm",
+            ));
+        }
+    }
     if raw.experiment.arms.is_empty() {
         let mut instances = BTreeMap::new();
-        for kind in ComponentKind::ALL {
+        for kind in kinds.iter().copied() {
             let names: Vec<&String> = comps.of(kind).keys().collect();
             match names.as_slice() {
                 [] => {}
@@ -174,7 +234,7 @@ fn arms(raw: &RawConfig) -> Result<Vec<Arm>> {
                 }
             }
         }
-        return Ok(vec![Arm { name: "main".into(), instances }]);
+        return Ok(vec![Arm { name: "main".into(), instances, rewards }]);
     }
     let mut out: Vec<Arm> = Vec::new();
     for (i, arm) in raw.experiment.arms.iter().enumerate() {
@@ -186,7 +246,7 @@ fn arms(raw: &RawConfig) -> Result<Vec<Arm>> {
             return Err(Error::config(format!("{key}.name"), format!("arm name `{}` is used twice", arm.name)));
         }
         let mut instances = BTreeMap::new();
-        for kind in ComponentKind::ALL {
+        for kind in kinds.iter().copied() {
             let table = comps.of(kind);
             let chosen = match arm.instance(kind) {
                 Some(name) if table.contains_key(name) => name.to_string(),
@@ -210,7 +270,7 @@ fn arms(raw: &RawConfig) -> Result<Vec<Arm>> {
             };
             instances.insert(kind, chosen);
         }
-        out.push(Arm { name: arm.name.clone(), instances });
+        out.push(Arm { name: arm.name.clone(), instances, rewards: rewards.clone() });
     }
     Ok(out)
 }
@@ -288,6 +348,35 @@ mod tests {
         raw.trainer.export_dtype = "int4".into();
         let err = resolve(raw, &[], Path::new("/")).unwrap_err().to_string();
         assert!(err.starts_with("config `trainer.export_dtype`: `int4`"), "{err}");
+    }
+
+    #[test]
+    fn reward_parts_name_real_instances_and_replace_the_single_reward() {
+        use crate::config::RewardPartConfig;
+        let mut raw = RawConfig::default();
+        raw.components.of_mut(ComponentKind::RewardModel).insert("embedding".into(), inst("p"));
+        raw.components.of_mut(ComponentKind::RewardModel).insert("math".into(), inst("q"));
+        let part = |i: &str, w: f64, g: Option<&str>| RewardPartConfig {
+            instance: i.into(),
+            weight: w,
+            gated_by: g.map(str::to_string),
+        };
+        raw.reward.parts = vec![part("embedding", 0.7, None), part("math", 0.3, Some("embedding"))];
+        let cfg = resolve(raw.clone(), &[], Path::new("/")).unwrap();
+        assert!(!cfg.arms[0].instances.contains_key(&ComponentKind::RewardModel));
+        assert_eq!(cfg.arms[0].rewards[1], ArmRewardPart { instance: "math".into(), weight: 0.3, gated_by: Some(0) });
+        let bad = |parts: Vec<RewardPartConfig>| {
+            let mut r = raw.clone();
+            r.reward.parts = parts;
+            resolve(r, &[], Path::new("/")).unwrap_err().to_string()
+        };
+        assert_eq!(
+            bad(vec![part("embeding", 1.0, None)]),
+            "config `reward.parts[0].instance`: no instance `embeding` under [components.reward_model]; did you mean `embedding`?"
+        );
+        assert!(bad(vec![part("embedding", -1.0, None)]).starts_with("config `reward.parts[0].weight`"));
+        assert!(bad(vec![part("embedding", 1.0, Some("rule"))]).contains("`rule` is not one of the reward parts"));
+        assert!(bad(vec![part("embedding", 1.0, Some("embedding"))]).contains("cannot gate itself"));
     }
 
     #[test]

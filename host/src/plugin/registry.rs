@@ -136,10 +136,17 @@ impl Registry {
             configs.push(json);
         }
         check_one_policy(&models)?;
-        arm.instances
+        let mut built = arm
+            .instances
             .iter()
             .zip(&configs)
             .map(|((&kind, instance), json)| self.instantiate_with(kind, instance, &comps.of(kind)[instance], json))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // `[[reward.parts]]`: the reward models, in part order, after the other kinds.
+        for part in &arm.rewards {
+            let kind = ComponentKind::RewardModel;
+            built.push(self.instantiate(kind, &part.instance, &comps.of(kind)[&part.instance])?);
+        }
+        Ok(built)
     }
 }

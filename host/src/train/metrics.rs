@@ -36,6 +36,9 @@ pub struct StepRecord {
     pub phase: String,
     pub reward: Summary,
     pub reward_by_lang: BTreeMap<String, Summary>,
+    /// With `[[reward.parts]]`: each part's own (gated) reward, overall and per language.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub reward_parts: BTreeMap<String, PartRecord>,
     /// Share of responses whose detected language matched the routed one.
     pub gate_rate: f64,
     pub response_tokens: Summary,
@@ -50,7 +53,29 @@ pub struct StepRecord {
     pub tokens_per_second: f64,
 }
 
+/// One reward part's values in a step.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PartRecord {
+    pub reward: Summary,
+    pub by_lang: BTreeMap<String, Summary>,
+}
+
 impl StepRecord {
+    /// Fills `reward_parts` from each part's per-row values.
+    pub fn summarise_parts(&mut self, langs: &[Lang], parts: &[(String, Vec<f64>)]) {
+        for (name, values) in parts {
+            let mut by_lang: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for (lang, &v) in langs.iter().zip(values) {
+                by_lang.entry(lang.to_string()).or_default().push(v);
+            }
+            let record = PartRecord {
+                reward: Summary::of(values.iter().copied()),
+                by_lang: by_lang.into_iter().map(|(l, v)| (l, Summary::of(v))).collect(),
+            };
+            self.reward_parts.insert(name.clone(), record);
+        }
+    }
+
     /// Fills the reward and length summaries from per-row values.
     pub fn summarise(&mut self, langs: &[Lang], rewards: &[f64], gates: &[f64], lengths: &[usize]) {
         self.reward = Summary::of(rewards.iter().copied());

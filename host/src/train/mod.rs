@@ -6,6 +6,7 @@
 pub mod checkpoint;
 mod components;
 pub mod metrics;
+pub mod reward_stack;
 pub mod router_log;
 mod run_lock;
 pub mod samples;
@@ -84,6 +85,8 @@ pub struct Trainer {
     router_probs: Option<String>,
     /// Held from the first change to the run directory (resume or run) to the end of the run.
     lock: Option<RunLock>,
+    /// Each reward part's values for the last scored rows (empty with one reward model).
+    reward_parts: Vec<(String, Vec<f64>)>,
 }
 
 /// What a finished run reports.
@@ -154,6 +157,7 @@ impl Trainer {
             config_hash,
             router_probs: None,
             lock: None,
+            reward_parts: Vec::new(),
         })
     }
 
@@ -339,14 +343,9 @@ impl Trainer {
                 detected: d.clone(),
             })
             .collect();
-        let rewards = self.c.reward_model.score(&inputs)?;
-        if rewards.len() != inputs.len() {
-            return Err(Error::runtime(format!(
-                "reward model returned {} rewards for {} responses",
-                rewards.len(),
-                inputs.len()
-            )));
-        }
+        let scored = self.c.reward_model.score(&inputs)?;
+        let rewards = scored.rewards;
+        self.reward_parts = scored.parts;
         time.insert("reward".into(), clock.elapsed().as_secs_f64());
         Ok((results, detected, rewards))
     }
@@ -454,6 +453,7 @@ impl Trainer {
             ..Default::default()
         };
         record.summarise(&row_langs, &values, &gates, &lengths);
+        record.summarise_parts(&row_langs, &self.reward_parts);
         let devices = self.cfg.raw.trainer.devices.max(1) as f64;
         record.tokens_per_second = lengths.iter().sum::<usize>() as f64 / (elapsed * devices).max(1e-9);
         record.time = time;
@@ -477,6 +477,7 @@ impl Trainer {
         let lengths: Vec<usize> = results.iter().map(|r| r.response_tokens.len()).collect();
         let mut record = StepRecord { step: self.step, phase: "val".into(), time, ..Default::default() };
         record.summarise(&langs, &values, &gates, &lengths);
+        record.summarise_parts(&langs, &self.reward_parts);
         Ok(record)
     }
 }
