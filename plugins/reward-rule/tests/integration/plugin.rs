@@ -1,17 +1,18 @@
 //! The built library through the SDK's host half, as `lrpo-host` loads it: the manifest, a
 //! config handed over as JSON, rewards and errors across the ABI.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lrpo_core::{ComponentKind, Lang, LangPrediction, RewardInput, RewardModel};
 use lrpo_sdk::host::PluginLibrary;
 
-/// `target/<profile>/liblrpo_reward_rule.so`, which cargo builds with this test's library.
+/// The library cargo built for this very test run: `cargo test` compiles the crate's cdylib
+/// next to the test executable in `target/<profile>/deps` (it copies it up to
+/// `target/<profile>` only for `cargo build`, so that copy may be stale).
 fn built_library() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let path = dir.join("liblrpo_reward_rule.so");
-    assert!(path.is_file(), "{} is missing: `cargo build -p lrpo-reward-rule` builds it", path.display());
+    let path = exe.parent().expect("target/<profile>/deps").join("liblrpo_reward_rule.so");
+    assert!(path.is_file(), "{} is missing: run this test with `cargo test -p lrpo-reward-rule`", path.display());
     path
 }
 
