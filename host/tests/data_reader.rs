@@ -208,10 +208,9 @@ fn empty_or_null_fields_name_the_row() {
 fn unreadable_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.parquet");
-    match read_questions(&missing) {
-        Err(Error::Io { path, .. }) => assert!(path.contains("nope.parquet")),
-        other => panic!("expected an io error, got {other:?}"),
-    }
+    // A missing input file is the user's to fix (exit 2), not a failure while running.
+    let (location, message) = input_error(read_questions(&missing));
+    assert!(location.contains("nope.parquet") && message.starts_with("cannot open"), "{location}: {message}");
     let garbage = dir.path().join("garbage.parquet");
     std::fs::write(&garbage, b"this is not parquet at all").unwrap();
     let (location, message) = input_error(read_questions(&garbage));

@@ -23,6 +23,7 @@ fn question(text: &str, index: u64, lang: &str) -> Question {
         language_name: Lang::new(lang).name().unwrap_or("").to_string(),
         needs_language: false,
         extra: "{}".to_string(),
+        origin: Default::default(),
     }
 }
 

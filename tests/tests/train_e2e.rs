@@ -286,3 +286,30 @@ fn reward_parts_combine_in_the_arm_and_are_logged_per_language() {
         );
     }
 }
+
+#[test]
+fn a_truncated_newest_checkpoint_is_named_and_the_previous_one_resumes() {
+    let whole = setup(0, &[("lrpo", "lrpo-bandit")]);
+    let out = train_command(whole.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run = whole.path().join("runs/e2e");
+    let expected = run_metrics(&run);
+    // Damage the newest checkpoint's optimizer state (a disk that filled up mid-write, say).
+    let state = run.join("checkpoints/step_000006/optimizer.state");
+    std::fs::write(&state, [1u8]).unwrap();
+    let out = train_command(whole.path(), &["--resume", "auto"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}", state.display())), "the damaged file is named:\n{err}");
+    assert!(err.contains("checkpoints/step_000004, the newest checkpoint that loads"), "{err}");
+    assert!(err.contains("resuming arm `main` after step 4"), "{err}");
+    assert_eq!(run_metrics(&run), expected, "steps 5 and 6 are redone exactly");
+
+    // With every checkpoint damaged the run refuses, naming them, and exits 1.
+    for step in ["step_000004", "step_000006"] {
+        std::fs::write(run.join("checkpoints").join(step).join("optimizer.state"), [1u8]).unwrap();
+    }
+    let out = train_command(whole.path(), &["--resume", "auto"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no checkpoint loads"), "{}", stderr(&out));
+}

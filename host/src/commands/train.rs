@@ -4,7 +4,7 @@
 
 use crate::cli::GlobalArgs;
 use crate::plugin::{AnyComponent, Registry};
-use crate::train::{ArmComponents, Trainer};
+use crate::train::{ArmComponents, RunData, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use lrpo_core::{Error, Result};
 use std::fmt::Write as _;
@@ -16,6 +16,9 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     let mut out = String::new();
     eprintln!("batch layout: {}", cfg.batch_layout());
     let base_dir = cfg.raw.run.out_dir.join(&cfg.raw.run.name);
+    // The inputs first: a bad model path or data file is reported before any model loads.
+    cfg.check_model_path()?;
+    let data = RunData::read(&cfg)?;
     // Every arm is built and checked before any trains, so a mistake in the last arm is
     // reported at start-up, not after the first arm's run.
     let mut trainers = Vec::with_capacity(cfg.arms.len());
@@ -41,7 +44,7 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
         }
         let components = ArmComponents::assemble(&arm.name, parts, &arm.rewards)?;
         let run_dir = if cfg.arms.len() > 1 { base_dir.join(&arm.name) } else { base_dir.clone() };
-        let mut trainer = Trainer::new(cfg.clone(), components, &run_dir)?;
+        let mut trainer = Trainer::with_data(cfg.clone(), components, &run_dir, data.clone())?;
         if resume {
             if let Some(step) = trainer.resume()? {
                 eprintln!("resuming arm `{}` after step {step}", arm.name);

@@ -5,7 +5,7 @@ use super::{default_run, RawConfig};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use lrpo_core::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the configuration comes from.
 #[derive(Debug, Clone, Default)]
@@ -19,14 +19,14 @@ pub struct Sources {
 }
 
 /// Top-level sections; `LRPO_` variables outside them (like `LRPO_CACHE_DIR`) are not config.
-const SECTIONS: [&str; 6] = ["run", "plugins", "data", "trainer", "components", "experiment"];
+const SECTIONS: [&str; 8] = ["run", "plugins", "model", "data", "trainer", "components", "reward", "experiment"];
 
 pub fn load(sources: &Sources) -> Result<RawConfig> {
     let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
     let file_table = match &sources.file {
         Some(file) => {
             if !file.is_file() {
-                return Err(Error::io(file.display(), "config file not found"));
+                return Err(Error::input(file.display().to_string(), "config file not found"));
             }
             let text = std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?;
             let table = toml::from_str::<toml::Table>(&text)
@@ -59,7 +59,7 @@ pub fn load(sources: &Sources) -> Result<RawConfig> {
             .ok_or_else(|| Error::config(item, "--set expects KEY=VALUE, e.g. --set data.group_size=4"))?;
         fig = fig.merge(Serialized::global(key.trim(), parse_value(value.trim())));
     }
-    let mut raw = fig.extract::<RawConfig>().map_err(|e| figment_error(e, sources.file.as_deref()))?;
+    let mut raw = fig.extract::<RawConfig>().map_err(|e| figment_error(e, sources))?;
     restore_component_order(&mut raw, &file_table);
     Ok(raw)
 }
@@ -97,16 +97,20 @@ fn parse_value(text: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(text.to_string()))
 }
 
-fn figment_error(err: figment::Error, file: Option<&Path>) -> Error {
+fn figment_error(err: figment::Error, sources: &Sources) -> Error {
     let first = err.into_iter().next().expect("figment errors are never empty");
     let key = first.path.join(".");
-    let source = first
-        .metadata
-        .as_ref()
-        .and_then(|m| m.source.as_ref())
-        .map(|s| format!(" (from {s})"))
-        .or_else(|| file.map(|f| format!(" (in {})", f.display())))
-        .unwrap_or_default();
+    let from_set = sources.overrides.iter().filter_map(|o| o.split_once('=')).find(|(k, _)| {
+        let k = k.trim();
+        !key.is_empty() && (key == k || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
+    });
+    let source = match (first.metadata.as_ref().and_then(|m| m.source.as_ref()), from_set) {
+        // --set values are merged from code, whose "source" would be a line of this file.
+        (_, Some((k, v))) => format!(" (from --set {}={})", k.trim(), v.trim()),
+        (Some(figment::Source::Code(_)), None) => " (in the built-in defaults)".to_string(),
+        (Some(s), None) => format!(" (from {s})"),
+        (None, None) => sources.file.as_ref().map(|f| format!(" (in {})", f.display())).unwrap_or_default(),
+    };
     let message = match &first.kind {
         figment::error::Kind::UnknownField(field, expected) => {
             // figment's path already ends with the unknown field.

@@ -51,6 +51,23 @@ impl ResolvedConfig {
         }
     }
 
+    /// `model.path`, when set, must be a model directory: a typo would otherwise fall back to
+    /// ChatML prompts and estimated lengths and train on them without a word.
+    pub fn check_model_path(&self) -> Result<()> {
+        let Some(dir) = &self.raw.model.path else { return Ok(()) };
+        if !dir.join("config.json").is_file() && !dir.join("tokenizer.json").is_file() {
+            return Err(Error::config(
+                "model.path",
+                format!(
+                    "{} is not a model directory (no config.json or tokenizer.json); the default models come from {}",
+                    dir.display(),
+                    lrpo_core::paths::SETUP_COMMAND
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// What the run hands to its policy-side components (`plugin::policy`).
     pub fn policy_defaults(&self) -> crate::plugin::PolicyDefaults {
         crate::plugin::PolicyDefaults {
@@ -101,6 +118,7 @@ pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> 
 
     check_run_name(&raw.run.name)?;
     check_data(&raw)?;
+    check_sampling(&raw)?;
     let arms = arms(&raw)?;
     let threads = match raw.run.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -141,6 +159,25 @@ fn check_run_name(name: &str) -> Result<()> {
             "run.name",
             format!("`{name}` is not a directory name: use letters, digits, `-`, `_` or `.`, no `/`"),
         ));
+    }
+    Ok(())
+}
+
+/// The rollout settings, here rather than at step 1 when the engine would refuse them.
+fn check_sampling(raw: &RawConfig) -> Result<()> {
+    let t = &raw.trainer;
+    let bad = |key: &str, why: String| Err(Error::config(format!("trainer.{key}"), why));
+    if t.max_new_tokens == 0 {
+        return bad("max_new_tokens", "must be at least 1 (tokens generated per rollout)".into());
+    }
+    if !t.temperature.is_finite() || t.temperature < 0.0 {
+        return bad("temperature", format!("must be finite and >= 0 (0 = greedy), got {}", t.temperature));
+    }
+    if !(t.top_p > 0.0 && t.top_p <= 1.0) {
+        return bad("top_p", format!("must be in (0, 1], got {}", t.top_p));
+    }
+    if !(0.0..=1.0).contains(&t.min_p) {
+        return bad("min_p", format!("must be in [0, 1], got {}", t.min_p));
     }
     Ok(())
 }
@@ -340,6 +377,27 @@ mod tests {
             err,
             "config `trainer.model_dir`: /base/models/a differs from model.path (/other); set the policy model once, as model.path"
         );
+    }
+
+    #[test]
+    fn sampling_settings_are_checked_at_resolve() {
+        for (key, value, want) in [
+            ("max_new_tokens", "0", "config `trainer.max_new_tokens`: must be at least 1"),
+            ("temperature", "-1", "config `trainer.temperature`: must be finite and >= 0"),
+            ("top_p", "2", "config `trainer.top_p`: must be in (0, 1], got 2"),
+            ("top_p", "0", "config `trainer.top_p`: must be in (0, 1], got 0"),
+            ("min_p", "1.5", "config `trainer.min_p`: must be in [0, 1]"),
+        ] {
+            let mut raw = RawConfig::default();
+            match key {
+                "max_new_tokens" => raw.trainer.max_new_tokens = value.parse().unwrap(),
+                "temperature" => raw.trainer.temperature = value.parse().unwrap(),
+                "top_p" => raw.trainer.top_p = value.parse().unwrap(),
+                _ => raw.trainer.min_p = value.parse().unwrap(),
+            }
+            let err = resolve(raw, &[], Path::new("/")).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{key}={value}: {err}");
+        }
     }
 
     #[test]

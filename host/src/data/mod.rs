@@ -32,7 +32,7 @@ pub use layout::{KNOWN_REGIONS, LRPO_TOPICS, TRANSLATION_ABILITY};
 pub use mapping::{ColumnMap, ReadOptions};
 pub use prepare::{prepare, PrepareSummary};
 pub(crate) use question::fixed_language;
-pub use question::Question;
+pub use question::{Question, RowOrigin};
 pub use reader::{read_questions, read_questions_with, QuestionReader, QuestionSet};
 pub use records::{read_records, Record};
 pub use sampler::{group_id, validate_train_batch_size, GroupedSampler, SampledBatch, SampledRow, SamplerState};

@@ -31,6 +31,30 @@ pub struct Question {
     /// The row's pass-through columns as one JSON object, handed to the reward.
     #[serde(default)]
     pub extra: String,
+    /// Where the row is, for errors found after reading.
+    #[serde(skip)]
+    pub origin: RowOrigin,
+}
+
+/// `file, row N` (parquet) or `file, line N` (JSON). It says where a question was read, not what
+/// it is: two equal questions from two files compare equal.
+#[derive(Debug, Clone, Default)]
+pub struct RowOrigin(pub Option<std::sync::Arc<str>>);
+
+impl PartialEq for RowOrigin {
+    fn eq(&self, _: &RowOrigin) -> bool {
+        true
+    }
+}
+
+impl Question {
+    /// The row's place for an error message (its index when it did not come from a file).
+    pub fn origin(&self) -> String {
+        match &self.origin.0 {
+            Some(o) => o.to_string(),
+            None => format!("question {}", self.index),
+        }
+    }
 }
 
 impl Question {

@@ -8,7 +8,7 @@
 
 use super::columns::{integer_at, Text};
 use super::mapping::{AnswerFrom, ColumnMap, LanguageFrom, QuestionFrom, ReadOptions, TopicFrom};
-use super::question::{fixed_language, language_code, Question};
+use super::question::{fixed_language, language_code, Question, RowOrigin};
 use arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch, StructArray};
 use arrow::datatypes::{DataType, Schema};
 use lrpo_core::{Error, Lang, Result};
@@ -120,7 +120,7 @@ fn is_json(path: &Path) -> bool {
 /// JSON lines, or one JSON array of objects, as Arrow batches with an inferred schema.
 fn json_batches(path: &Path) -> Result<(Arc<Schema>, Vec<RecordBatch>, usize)> {
     let location = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::input(&location, format!("cannot read: {e}")))?;
     let rows: Vec<serde_json::Value> = if text.trim_start().starts_with('[') {
         serde_json::from_str(&text).map_err(|e| Error::input(&location, format!("not a JSON array: {e}")))?
     } else {
@@ -181,7 +181,7 @@ impl QuestionReader {
             let (schema, batches, rows) = json_batches(path)?;
             (ColumnMap::from_schema(&location, &schema, options)?, Batches::Json(batches.into_iter()), rows)
         } else {
-            let file = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
+            let file = std::fs::File::open(path).map_err(|e| Error::input(&location, format!("cannot open: {e}")))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::input(&location, format!("not a readable parquet file: {e}")))?;
             let mapping = ColumnMap::from_schema(&location, builder.schema(), options)?;
@@ -219,6 +219,14 @@ impl QuestionReader {
     /// Unknown language values seen so far, with row counts.
     pub fn unknown_languages(&self) -> &BTreeMap<String, usize> {
         &self.unknown_languages
+    }
+
+    fn origin(&self, row: usize) -> String {
+        if self.json {
+            format!("{}, line {}", self.path.display(), row + 1)
+        } else {
+            format!("{}, row {row}", self.path.display())
+        }
     }
 
     fn at(&self, column: &str, row: usize) -> String {
@@ -411,6 +419,7 @@ impl QuestionReader {
             fixed_lang,
             needs_language,
             extra: batch.extras[i].clone(),
+            origin: RowOrigin(Some(self.origin(row).into())),
         })
     }
 }

@@ -46,6 +46,27 @@ impl PromptBuilder {
         best.ok_or_else(|| Error::config("router.languages", "no languages to build prompts for"))
     }
 
+    /// With the filter off: refuses the first question whose prompt is longer than
+    /// `max_prompt_length` in the longest of `languages`, naming its file and row, rather than
+    /// letting the rollout engine fail on it mid-run.
+    pub fn check_lengths(&self, questions: &[Question], languages: &[Lang], max_prompt_length: usize) -> Result<()> {
+        let (longest_lang, _) = self.longest_language(languages)?;
+        for q in questions {
+            let tokens =
+                self.prompt_tokens(&q.question, &longest_lang)?.max(self.prompt_tokens(&q.question, q.lang())?);
+            if tokens > max_prompt_length {
+                return Err(Error::input(
+                    q.origin(),
+                    format!(
+                        "the prompt has {tokens} tokens, more than data.max_prompt_length ({max_prompt_length}); \
+                         data.filter_overlong_prompts is off: shorten it, raise the limit, or turn the filter on"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps the questions whose rendered prompt has at most `max_prompt_length` tokens in the
     /// longest of `languages` and in the question's own (or fixed) language.
     pub fn filter_overlong(

@@ -107,31 +107,54 @@ fn hash_text(text: &str) -> String {
     format!("{h:016x}")
 }
 
-impl Trainer {
-    pub fn new(cfg: ResolvedConfig, c: ArmComponents, run_dir: &Path) -> Result<Trainer> {
+/// A run's questions, read before any component is built, so a bad data file is reported in
+/// seconds rather than after every model has loaded.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    pub train: Vec<Question>,
+    pub val: Vec<Question>,
+}
+
+impl RunData {
+    pub fn read(cfg: &ResolvedConfig) -> Result<RunData> {
         let d = &cfg.raw.data;
         if d.train_files.is_empty() {
-            return Err(Error::config("data.train_files", "no training data: list one or more parquet files"));
+            return Err(Error::config("data.train_files", "no training data: list one or more data files"));
         }
         let options = cfg.read_options();
-        let mut questions = Vec::new();
-        for f in &d.train_files {
-            questions.extend(read_questions_with(f, &options)?.questions);
-        }
-        let mut val_questions = Vec::new();
-        for f in &d.val_files {
-            val_questions.extend(read_questions_with(f, &options)?.questions);
-        }
+        let read = |files: &[PathBuf]| -> Result<Vec<Question>> {
+            let mut out = Vec::new();
+            for f in files {
+                out.extend(read_questions_with(f, &options)?.questions);
+            }
+            Ok(out)
+        };
+        Ok(RunData { train: read(&d.train_files)?, val: read(&d.val_files)? })
+    }
+}
+
+impl Trainer {
+    pub fn new(cfg: ResolvedConfig, c: ArmComponents, run_dir: &Path) -> Result<Trainer> {
+        let data = RunData::read(&cfg)?;
+        Trainer::with_data(cfg, c, run_dir, data)
+    }
+
+    /// A trainer on questions already read ([`RunData::read`]).
+    pub fn with_data(cfg: ResolvedConfig, c: ArmComponents, run_dir: &Path, data: RunData) -> Result<Trainer> {
+        let d = &cfg.raw.data;
+        let RunData { train: mut questions, val: mut val_questions } = data;
         let mut c = c;
         detect_languages(c.language_id.as_mut(), &mut questions)?;
         detect_languages(c.language_id.as_mut(), &mut val_questions)?;
         let style = d.prompt_style;
         let prompts = PromptBuilder::for_model(style, cfg.raw.model.path.as_deref())?;
-        if d.filter_overlong_prompts {
-            let langs = match &c.router {
-                Some(r) => r.languages(),
-                None => default_languages(),
-            };
+        let langs = match &c.router {
+            Some(r) => r.languages(),
+            None => default_languages(),
+        };
+        if !d.filter_overlong_prompts {
+            prompts.check_lengths(&questions, &langs, d.max_prompt_length)?;
+        } else {
             let outcome = prompts.filter_overlong(questions, &langs, d.max_prompt_length)?;
             if !outcome.dropped.is_empty() {
                 tracing::warn!("{outcome}");
@@ -178,10 +201,37 @@ impl Trainer {
         std::fs::read_to_string(self.run_dir.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
     }
 
+    /// Continues from the newest complete checkpoint that loads. One that does not (a
+    /// truncated state file, say) is reported by path and the one before it is used; when none
+    /// loads, the error names each.
     pub fn resume(&mut self) -> Result<Option<u64>> {
         self.lock_run_dir()?;
-        let Some(dir) = checkpoint::latest(&self.run_dir) else { return Ok(None) };
-        let host = checkpoint::load_host(&dir)?;
+        let mut failures = Vec::new();
+        for (_, dir) in checkpoint::complete(&self.run_dir).into_iter().rev() {
+            match self.resume_from(&dir) {
+                Ok(step) => {
+                    if !failures.is_empty() {
+                        tracing::warn!("resuming from {}, the newest checkpoint that loads", dir.display());
+                    }
+                    return Ok(Some(step));
+                }
+                // A checkpoint of another config is not a damaged one: say so and stop.
+                Err(e @ Error::Config { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::warn!("checkpoint {} does not load: {e}", dir.display());
+                    failures.push(format!("{}: {e}", dir.display()));
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(None)
+        } else {
+            Err(Error::State(format!("no checkpoint loads: {}", failures.join("; "))))
+        }
+    }
+
+    fn resume_from(&mut self, dir: &Path) -> Result<u64> {
+        let host = checkpoint::load_host(dir)?;
         if host.config_hash != self.config_hash {
             return Err(Error::config(
                 "--resume",
@@ -191,20 +241,24 @@ impl Trainer {
                 ),
             ));
         }
+        let named =
+            |name: &str, e: Error| Error::State(format!("{}: {e}", dir.join(format!("{name}.state")).display()));
+        if let Some(b) = checkpoint::load_component(dir, "optimizer")? {
+            self.c.optimizer.load_state(&b).map_err(|e| named("optimizer", e))?;
+        }
+        if let (Some(r), Some(b)) = (self.c.router.as_mut(), checkpoint::load_component(dir, "router")?) {
+            r.load_state(&b).map_err(|e| named("router", e))?;
+        }
+        // Everything loaded: only now move the run's own state.
         self.sampler.restore(&host.sampler)?;
-        if let Some(b) = checkpoint::load_component(&dir, "optimizer")? {
-            self.c.optimizer.load_state(&b)?;
-            let weights = self.c.optimizer.export_weights()?;
-            self.c.rollout_engine.load_weights(&weights)?;
-        }
-        if let (Some(r), Some(b)) = (self.c.router.as_mut(), checkpoint::load_component(&dir, "router")?) {
-            r.load_state(&b)?;
-        }
+        let weights = self.c.optimizer.export_weights()?;
+        self.c.rollout_engine.load_weights(&weights)?;
+        drop(weights);
         self.step = host.step;
         metrics::truncate_after(&self.run_dir.join("metrics.jsonl"), host.step)?;
         metrics::truncate_after(&self.run_dir.join("router_log.jsonl"), host.step)?;
         metrics::truncate_after(&self.run_dir.join(samples::FILE), host.step)?;
-        Ok(Some(host.step))
+        Ok(host.step)
     }
 
     fn save_checkpoint(&self) -> Result<PathBuf> {
