@@ -198,7 +198,8 @@ fn bad_input_records_name_file_line_and_field() {
     let empty = write(dir.path(), "empty.jsonl", "\n");
     let (_, message) = input_error(prepare(&empty, &dir.path().join("out"), 42));
     assert_eq!(message, "has no records");
-    assert!(matches!(prepare(&dir.path().join("missing.jsonl"), dir.path(), 42), Err(Error::Io { .. })));
+    // A missing input is the user's to fix (exit 2), so an input error, not an I/O failure.
+    assert!(matches!(prepare(&dir.path().join("missing.jsonl"), dir.path(), 42), Err(Error::Input { .. })));
     assert!(!dir.path().join("out/train.parquet").exists(), "nothing is written for bad input");
 }
 

@@ -47,7 +47,8 @@ fn parse_record(value: serde_json::Value, location: &str) -> Result<Record> {
 /// Reads records from `path`: a `.jsonl` file holds one object per line (blank lines skipped),
 /// anything else is read as one JSON array. Errors name the file and the line or record.
 pub fn read_records(path: &Path) -> Result<Vec<Record>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::input(path.display().to_string(), format!("cannot open: {e}")))?;
     let name = path.display();
     let is_jsonl = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
     if is_jsonl {

@@ -84,7 +84,7 @@ fn summarise(name: &str, metrics: &[Value]) -> ArmSummary {
 /// directory counts as one arm).
 pub fn ab_report(run_dir: &Path) -> Result<AbReport> {
     let mut arm_dirs: Vec<(String, PathBuf)> = std::fs::read_dir(run_dir)
-        .map_err(|e| Error::io(run_dir.display(), e))?
+        .map_err(|e| Error::input(run_dir.display().to_string(), format!("not a run directory: {e}")))?
         .flatten()
         .filter(|e| e.path().join("metrics.jsonl").is_file())
         .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
