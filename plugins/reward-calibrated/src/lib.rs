@@ -32,7 +32,7 @@ pub mod parallel;
 #[cfg(test)]
 mod test_data;
 
-pub use calibrate::compute_pair_stats;
+pub use calibrate::{compute_pair_stats, stats_from_pairs, text_pairs, TextPair};
 pub use calibration::{embedding_reward, Calibrator};
 pub use component::{CalibratedEmbedding, CalibratedEmbeddingConfig};
 pub use embedder::{Embedder, EncoderConfig};

@@ -1,8 +1,12 @@
-//! Parallel corpora for calibration: the same text in several languages, tied by an id.
+//! Parallel corpora for calibration: texts with the same meaning, in several languages and
+//! possibly several phrasings per language, tied by an id.
 //!
 //! Two formats:
-//! - JSONL (`*.jsonl`), one object per line with `id`, `language` (name or code) and a text
-//!   field (default `chosen`), like the bundled `examples/data/parallel.jsonl`;
+//! - JSONL (`*.jsonl`), one object per line with `id`, `language` (name or code), a text field
+//!   (default `chosen`) and optionally `phrasing` (an integer from 1, default 1), like the
+//!   bundled `examples/data/parallel.jsonl` (phrasing 1) and `examples/data/paraphrases.jsonl`
+//!   (phrasing 2 of the same ids: a second wording in the same language, which is what gives
+//!   same-language pairs of different texts);
 //! - SQuAD JSON (`*.json`), one file per language such as XQuAD's `xquad.de.json`: the
 //!   language is the last dot-separated part of the file stem, the id is the question id and
 //!   the text its `question` (or, with field `context`, each paragraph keyed by position).
@@ -22,10 +26,13 @@ use crate::pair_stats::parse_language;
 pub struct ParallelText {
     pub id: String,
     pub lang: Lang,
+    /// Which wording of the meaning `id` in `lang` this is (1, 2, ...).
+    pub phrasing: u32,
     pub text: String,
 }
 
-/// Texts of one or more files, each (id, language) at most once.
+/// Texts of one or more files, each (id, language, phrasing) at most once, and no two
+/// phrasings of an id in one language with the same text.
 #[derive(Debug, Clone, Default)]
 pub struct ParallelCorpus {
     pub texts: Vec<ParallelText>,
@@ -56,7 +63,8 @@ impl ParallelCorpus {
             }
         }
         let mut corpus = ParallelCorpus::default();
-        let mut seen: HashMap<(String, Lang), String> = HashMap::new();
+        let mut seen: HashMap<(String, Lang, u32), String> = HashMap::new();
+        let mut texts: HashMap<(String, Lang, String), String> = HashMap::new();
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(|e| Error::io(file.display(), e))?;
             let items = match file.extension().and_then(|e| e.to_str()) {
@@ -70,10 +78,25 @@ impl ParallelCorpus {
                 }
             };
             for (location, item) in items {
-                if let Some(first) = seen.insert((item.id.clone(), item.lang.clone()), location.clone()) {
+                let key = (item.id.clone(), item.lang.clone(), item.phrasing);
+                if let Some(first) = seen.insert(key, location.clone()) {
                     return Err(Error::input(
                         location,
-                        format!("id `{}` in language {} already given at {first}", item.id, item.lang),
+                        format!(
+                            "id `{}` in language {} (phrasing {}) already given at {first}",
+                            item.id, item.lang, item.phrasing
+                        ),
+                    ));
+                }
+                // Two phrasings with one text would be a same-language pair of cosine 1.
+                let key = (item.id.clone(), item.lang.clone(), item.text.trim().to_string());
+                if let Some(first) = texts.insert(key, location.clone()) {
+                    return Err(Error::input(
+                        location,
+                        format!(
+                            "the same text as {first} (id `{}`, language {}): phrasings must differ",
+                            item.id, item.lang
+                        ),
                     ));
                 }
                 corpus.texts.push(item);
@@ -96,6 +119,11 @@ impl ParallelCorpus {
             order.entry(t.id.clone()).or_insert(next);
         }
         self.texts.retain(|t| order[&t.id] < n);
+    }
+
+    /// The texts whose id satisfies `keep` (a split into calibration and held-out items).
+    pub fn filter_ids(&self, keep: impl Fn(&str) -> bool) -> ParallelCorpus {
+        ParallelCorpus { texts: self.texts.iter().filter(|t| keep(&t.id)).cloned().collect() }
     }
 
     /// The languages present, sorted.
@@ -121,6 +149,12 @@ fn read_jsonl(file: &Path, text: &str, field: &str) -> Result<Vec<(String, Paral
         }
         let location = format!("{} line {}", file.display(), i + 1);
         let value: Value = serde_json::from_str(line).map_err(|e| Error::input(location.clone(), e.to_string()))?;
+        let phrasing = match value.get("phrasing") {
+            None => 1,
+            Some(v) => v.as_u64().filter(|&p| p >= 1 && p <= u64::from(u32::MAX)).ok_or_else(|| {
+                Error::input(format!("{location}, field `phrasing`"), format!("{v} is not an integer from 1"))
+            })? as u32,
+        };
         let get = |name: &str| -> Result<String> {
             match value.get(name) {
                 Some(Value::String(s)) => Ok(s.clone()),
@@ -130,7 +164,7 @@ fn read_jsonl(file: &Path, text: &str, field: &str) -> Result<Vec<(String, Paral
             }
         };
         let lang = language(&format!("{location}, field `language`"), &get("language")?)?;
-        out.push((location.clone(), ParallelText { id: get("id")?, lang, text: get(field)? }));
+        out.push((location.clone(), ParallelText { id: get("id")?, lang, phrasing, text: get(field)? }));
     }
     Ok(out)
 }
@@ -161,7 +195,12 @@ fn read_squad(file: &Path, text: &str, field: &str) -> Result<Vec<(String, Paral
                         .ok_or_else(|| Error::input(format!("{at}.context"), "missing or not a string"))?;
                     out.push((
                         at.clone(),
-                        ParallelText { id: format!("{a}/{p}"), lang: lang.clone(), text: context.to_string() },
+                        ParallelText {
+                            id: format!("{a}/{p}"),
+                            lang: lang.clone(),
+                            phrasing: 1,
+                            text: context.to_string(),
+                        },
                     ));
                 }
                 "question" => {
@@ -181,7 +220,12 @@ fn read_squad(file: &Path, text: &str, field: &str) -> Result<Vec<(String, Paral
                             .ok_or_else(|| Error::input(format!("{here}.question"), "missing or not a string"))?;
                         out.push((
                             here,
-                            ParallelText { id: id.to_string(), lang: lang.clone(), text: question.to_string() },
+                            ParallelText {
+                                id: id.to_string(),
+                                lang: lang.clone(),
+                                phrasing: 1,
+                                text: question.to_string(),
+                            },
                         ));
                     }
                 }
@@ -208,12 +252,19 @@ mod tests {
     }
 
     #[test]
-    fn bundled_parallel_subset() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/parallel.jsonl");
-        let corpus = ParallelCorpus::load(&[path], None).unwrap();
+    fn bundled_parallel_subset_and_its_second_phrasings() {
+        let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data");
+        let corpus = ParallelCorpus::load(&[data.join("parallel.jsonl")], None).unwrap();
         let codes: Vec<String> = corpus.languages().iter().map(|l| l.to_string()).collect();
         assert_eq!(codes.join(" "), "de en es fr it ja ru zh");
         assert_eq!(corpus.texts.len(), 416);
+        assert!(corpus.texts.iter().all(|t| t.phrasing == 1));
+        let both = ParallelCorpus::load(&[data.join("parallel.jsonl"), data.join("paraphrases.jsonl")], None).unwrap();
+        assert_eq!(both.languages(), corpus.languages());
+        assert_eq!(both.texts.len(), 832, "every item has a second phrasing in all 8 languages");
+        assert_eq!(both.texts.iter().filter(|t| t.phrasing == 2).count(), 416);
+        let half = both.filter_ids(|id| id.ends_with(['1', '3', '5', '7', '9']));
+        assert_eq!(half.texts.len(), 26 * 16);
     }
 
     #[test]
@@ -236,6 +287,15 @@ mod tests {
             ),
             (format!("{ok}\n{{\"id\": \"b\", \"language\": \"de\"}}\n"), "line 2, field `chosen`"),
             (format!("{ok}\n{ok}\n"), "line 2"),
+            // A second phrasing must be a different text.
+            (
+                format!("{ok}\n{{\"id\": \"a\", \"language\": \"de\", \"phrasing\": 2, \"chosen\": \" Hallo\"}}\n"),
+                "line 2: the same text as",
+            ),
+            (
+                format!("{ok}\n{{\"id\": \"a\", \"language\": \"de\", \"phrasing\": 0, \"chosen\": \"Tag\"}}\n"),
+                "line 2, field `phrasing`",
+            ),
             (format!("{ok}\nnot json\n"), "line 2"),
         ];
         for (i, (body, want)) in cases.iter().enumerate() {

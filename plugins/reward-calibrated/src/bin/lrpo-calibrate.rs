@@ -1,7 +1,11 @@
 //! Computes per-language-pair similarity statistics for an encoder from a parallel corpus and
 //! writes them in the reference CSV format, for `calibrated-embedding`'s `pair_stats`.
 //!
-//!   lrpo-calibrate --parallel examples/data/parallel.jsonl --out pair_stats.csv [--model DIR]
+//!   lrpo-calibrate --parallel examples/data/parallel.jsonl --parallel examples/data/paraphrases.jsonl \
+//!       --out pair_stats.csv [--model DIR]
+//!
+//! Same-language rows need a second phrasing of the items (`paraphrases.jsonl`); without one
+//! the table has cross-language rows only, and the binary says so.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +20,9 @@ use lrpo_reward_calibrated::{compute_pair_stats, Embedder, EncoderConfig, Parall
     about = "Pair statistics (lang_a,lang_b,count,mean,std) for the reward's calibration"
 )]
 struct Args {
-    /// Parallel corpus: a JSONL file (id, language, text field), a SQuAD/XQuAD `*.<lang>.json`
-    /// file, or a directory of them. Repeatable.
+    /// Parallel corpus: a JSONL file (id, language, text field, optional phrasing), a
+    /// SQuAD/XQuAD `*.<lang>.json` file, or a directory of them. Repeatable; give a second
+    /// phrasing of the items (such as examples/data/paraphrases.jsonl) for same-language rows.
     #[arg(long, required = true)]
     parallel: Vec<PathBuf>,
     /// Where to write the CSV.
@@ -76,7 +81,22 @@ fn run(args: Args) -> Result<()> {
     let embedder = Embedder::load(config, "--model")?;
     let stats = compute_pair_stats(&embedder, &corpus)?;
     stats.write_csv_path(&args.out)?;
-    eprintln!("lrpo-calibrate: {} pairs, mu_ref {:.6}, written to {}", stats.len(), stats.mu_ref(), args.out.display());
+    let same = stats.rows().filter(|((a, b), _)| a == b).count();
+    eprintln!(
+        "lrpo-calibrate: {} pairs ({same} same-language), mu_ref {:.6}, written to {}",
+        stats.len(),
+        stats.mu_ref(),
+        args.out.display()
+    );
+    let missing: Vec<String> =
+        corpus.languages().iter().filter(|l| stats.get(l, l).is_none()).map(|l| l.to_string()).collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "lrpo-calibrate: no second phrasing for {}: answers in the reference's own language stay uncalibrated \
+             there (add a corpus with `phrasing` 2, e.g. examples/data/paraphrases.jsonl)",
+            missing.join(", ")
+        );
+    }
     Ok(())
 }
 

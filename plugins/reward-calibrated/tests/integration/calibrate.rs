@@ -1,5 +1,5 @@
 //! Pair statistics computed with the real multilingual-e5-small: XQuAD through the library and
-//! the bundled parallel subset through the `lrpo-calibrate` binary.
+//! the bundled parallel subset with its second phrasings through the `lrpo-calibrate` binary.
 //! Needs `scripts/setup.sh` (fails, naming it, otherwise).
 
 use std::process::Command;
@@ -39,20 +39,37 @@ fn the_binary_calibrates_the_bundled_parallel_subset() {
     common::e5_dir();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pair_stats.csv");
-    let parallel = lrpo_testkit::repo_root().join("examples/data/parallel.jsonl");
-    let run = Command::new(env!("CARGO_BIN_EXE_lrpo-calibrate"))
-        .args(["--parallel", parallel.to_str().unwrap(), "--out", out.to_str().unwrap(), "--threads", "2"])
-        .arg("--model")
-        .arg(common::e5_dir())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "lrpo-calibrate failed:\n{}", String::from_utf8_lossy(&run.stderr));
-    let stats = PairStats::from_csv_path(&out).unwrap();
-    // 8 languages: de en es fr it ja ru zh.
-    assert_eq!(stats.len(), 28);
+    let data = lrpo_testkit::repo_root().join("examples/data");
+    let calibrate = |corpora: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lrpo-calibrate"));
+        for c in corpora {
+            command.arg("--parallel").arg(data.join(c));
+        }
+        let run =
+            command.arg("--out").arg(&out).args(["--threads", "2", "--model"]).arg(common::e5_dir()).output().unwrap();
+        assert!(run.status.success(), "lrpo-calibrate failed:\n{}", String::from_utf8_lossy(&run.stderr));
+        (PairStats::from_csv_path(&out).unwrap(), String::from_utf8_lossy(&run.stderr).to_string())
+    };
+    // 8 languages (de en es fr it ja ru zh), each item in two phrasings: 28 cross-language and
+    // 8 same-language rows, each over the 52 items.
+    let (stats, said) = calibrate(&["parallel.jsonl", "paraphrases.jsonl"]);
+    assert_eq!(stats.len(), 36);
     assert!(stats.rows().all(|(_, s)| s.count == 52), "every item exists in all 8 languages");
+    assert!(said.contains("36 pairs (8 same-language)") && !said.contains("no second phrasing"), "{said}");
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.starts_with("lang_a,lang_b,count,mean,std\nChinese,English,52,"), "{text}");
+    assert!(text.starts_with("lang_a,lang_b,count,mean,std\nChinese,Chinese,52,"), "{text}");
+    for lang in ["de", "en", "es", "fr", "it", "ja", "ru", "zh"] {
+        let l = Lang::new(lang);
+        let same = stats.get(&l, &l).unwrap().mean;
+        // Two wordings of one answer in one language sit above its translations, below 1.
+        let cross = stats.rows().filter(|((a, b), _)| a != b && (*a == l || *b == l)).map(|(_, s)| s.mean);
+        let cross = cross.sum::<f64>() / 7.0;
+        assert!(same > cross && same < 0.99, "{lang}: same-language {same}, cross-language {cross}");
+    }
+    // Without the second phrasing there is no diagonal, and the binary says so.
+    let (stats, said) = calibrate(&["parallel.jsonl"]);
+    assert_eq!(stats.len(), 28);
+    assert!(said.contains("no second phrasing for de, en, es, fr, it, ja, ru, zh"), "{said}");
 
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"id\": \"a\", \"language\": \"german\"}\n").unwrap();

@@ -5,4 +5,5 @@
 mod calibrate;
 mod common;
 mod component;
+mod diagonal;
 mod similarity;
