@@ -108,6 +108,11 @@ fn metadata_and_single_element_lists() {
     assert_eq!(body["detected_langs"], json!(["de", "de"]));
     assert_eq!(body["extras"], json!([{ "row": 0 }, { "row": 1 }]));
     assert!(server.seen()[0].header("authorization").is_none(), "no key configured, none sent");
+    let mut bad = inputs(&["a", "b"]);
+    bad[1].extra = "{not json".into();
+    let e = error(&mut reward, &bad);
+    assert!(e.contains("reward input 1, extra"), "{e}");
+    assert_eq!(server.seen().len(), 1, "nothing is sent for a batch that cannot be encoded");
 }
 
 #[test]
