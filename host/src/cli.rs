@@ -55,7 +55,9 @@ pub enum Command {
     },
     /// Compute per-language-pair cosine statistics for the reward's encoder from a parallel
     /// corpus (runs `lrpo-calibrate`, built with the reward plugin; `--help` lists its options),
-    /// e.g. `lrpo-host calibrate --parallel examples/data/parallel.jsonl --out pair_stats.csv`.
+    /// e.g. `lrpo-host calibrate --parallel examples/data/parallel.jsonl --parallel
+    /// examples/data/paraphrases.jsonl --out pair_stats.csv` (the second file's other phrasings
+    /// give the same-language rows).
     #[command(disable_help_flag = true)]
     Calibrate {
         /// Arguments for lrpo-calibrate.

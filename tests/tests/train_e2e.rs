@@ -79,6 +79,9 @@ fn a_run_writes_metrics_router_log_and_checkpoints() {
     let out = Command::new(host_binary()).args(["report", "runs/e2e"]).current_dir(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let page = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    // The latest step's sampled responses, from samples.jsonl (4 per step by default).
+    assert!(page.contains("Sampled responses, step 6"), "{page}");
+    assert_eq!(page.matches("<tr><td>").count(), 4, "{page}");
     for svg in ["reward.svg", "reward_by_language.svg", "time.svg", "router_topic_0.svg"] {
         assert!(page.contains(svg), "{page}");
         let text = std::fs::read_to_string(run.join("report").join(svg)).unwrap();
