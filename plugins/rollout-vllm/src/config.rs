@@ -11,8 +11,6 @@ use serde::Deserialize;
 pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 /// The name a launched server serves its model under when the config names none.
 pub const DEFAULT_SERVED_NAME: &str = "lrpo-policy";
-/// Where the host may say the run directory is (the default home of `vllm.log` and the weights).
-pub const RUN_DIR_ENV: &str = "LRPO_RUN_DIR";
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -36,15 +34,19 @@ pub struct VllmConfig {
     /// Completion requests in flight at once (one per prompt group).
     pub max_concurrency: usize,
     /// Where weight syncs are written for the server to read (a shared file system when the
-    /// server runs on another node). Default: `$LRPO_RUN_DIR/vllm-weights`, else a directory
-    /// under the system temp dir.
+    /// server runs on another node). Default: `run_dir/vllm-weights`, else a directory under
+    /// the system temp dir (removed when the engine is dropped).
     pub weights_dir: Option<PathBuf>,
     /// `weights_dir` as the server sees it, when it mounts that file system elsewhere;
     /// default: the same path.
     pub weights_dir_on_server: Option<PathBuf>,
-    /// dtype of the written weights: bf16, f16 or f32 (what the server casts to anyway; bf16
-    /// halves the bytes of an f32 policy).
+    /// dtype of the written weights: `auto` (as the optimizer exports them: no conversion on
+    /// the trainer's CPU), or bf16 / f16 / f32 (the server casts to its own dtype anyway; bf16
+    /// halves what an f32 policy puts on a shared file system).
     pub weights_dtype: String,
+    /// The run directory, home of `vllm.log` and `vllm-weights/` unless those are given; meant
+    /// to be handed in by the host. Without it both go to a directory under the system temp dir.
+    pub run_dir: Option<PathBuf>,
     /// Name of an environment variable holding the server's API key (sent as a bearer token).
     /// The key itself never appears in a config or a log.
     pub api_key_env: Option<String>,
@@ -62,7 +64,8 @@ impl Default for VllmConfig {
             max_concurrency: 16,
             weights_dir: None,
             weights_dir_on_server: None,
-            weights_dtype: "bf16".into(),
+            weights_dtype: "auto".into(),
+            run_dir: None,
             api_key_env: None,
         }
     }
@@ -87,7 +90,8 @@ pub struct LaunchConfig {
     pub port: u16,
     /// How long the server may take until `/health` answers.
     pub start_timeout_s: f64,
-    /// The server's output; default `$LRPO_RUN_DIR/vllm.log`, else beside the default weights.
+    /// The server's output (appended); default `run_dir/vllm.log`, else beside the default
+    /// weights.
     pub log_file: Option<PathBuf>,
 }
 
@@ -127,7 +131,8 @@ pub struct Settings {
     pub weights_dir_on_server: PathBuf,
     /// True when `weights_dir` is ours alone (the temp default), so it is removed on drop.
     pub own_weights_dir: bool,
-    pub weights_dtype: DType,
+    /// `None`: as exported.
+    pub weights_dtype: Option<DType>,
     /// The key's value, read from the named variable.
     pub api_key: Option<String>,
     pub log_file: PathBuf,
@@ -196,14 +201,17 @@ impl VllmConfig {
         if self.max_concurrency == 0 {
             return Err(Error::config("max_concurrency", "must be at least 1"));
         }
-        let weights_dtype = match lrpo_sdk::hf::parse_float_dtype(self.weights_dtype.trim()) {
-            Some(d) => d,
-            None => {
-                return Err(Error::config(
-                    "weights_dtype",
-                    format!("`{}` is not one of bf16, f16, f32", self.weights_dtype),
-                ))
-            }
+        let weights_dtype = match self.weights_dtype.trim() {
+            "auto" => None,
+            other => match lrpo_sdk::hf::parse_float_dtype(other) {
+                Some(d) => Some(d),
+                None => {
+                    return Err(Error::config(
+                        "weights_dtype",
+                        format!("`{}` is not one of auto, bf16, f16, f32", self.weights_dtype),
+                    ))
+                }
+            },
         };
         let api_key = match self.api_key_env {
             None => None,
@@ -212,7 +220,7 @@ impl VllmConfig {
                 _ => return Err(Error::config("api_key_env", format!("the environment variable `{var}` is not set"))),
             },
         };
-        let run_dir = std::env::var_os(RUN_DIR_ENV).filter(|d| !d.is_empty()).map(PathBuf::from);
+        let run_dir = self.run_dir;
         let scratch = std::env::temp_dir().join(format!("lrpo-vllm-{}-{}", std::process::id(), sanitize(instance)));
         let own_weights_dir = self.weights_dir.is_none() && run_dir.is_none();
         let weights_dir = self

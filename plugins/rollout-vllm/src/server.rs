@@ -251,8 +251,9 @@ impl Drop for ManagedServer {
 
 /// The watchdog: stops the server's group once our end of its stdin closes.
 fn watchdog(pid: u32) -> Result<Child> {
+    // dash's kill takes `-PGID` but refuses `--`.
     let script = format!(
-        "trap '' INT TERM HUP QUIT; read _; kill -TERM -- -{pid} 2>/dev/null; sleep {}; kill -KILL -- -{pid} 2>/dev/null",
+        "trap '' INT TERM HUP QUIT; read _; kill -TERM -{pid} 2>/dev/null; sleep {}; kill -KILL -{pid} 2>/dev/null",
         GRACE.as_secs()
     );
     Command::new("/bin/sh")
@@ -323,6 +324,57 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!alive(grandchild), "the server's own child survived");
+    }
+
+    /// Reads `child PID` and `server PID` lines the owner process writes.
+    fn pids_in(log: &Path) -> (u32, u32) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let find = |tag: &str| text.lines().find_map(|l| l.strip_prefix(tag)?.trim().parse::<u32>().ok());
+            if let (Some(s), Some(c)) = (find("server "), find("child ")) {
+                return (s, c);
+            }
+            assert!(Instant::now() < deadline, "no pids in {text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Not a test on its own: the owner process of the test below, started as this test binary.
+    #[test]
+    #[ignore]
+    fn owner_process() {
+        let Some(log) = std::env::var_os("LRPO_VLLM_TEST_OWNER_LOG") else { return };
+        let log = PathBuf::from(log);
+        let (launch, _) = sleeper(log.parent().unwrap(), "sleep 300 & echo child $!; wait");
+        let server = ManagedServer::start(&launch, "m", log.parent().unwrap(), &log).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        writeln!(f, "server {}", server.pid).unwrap();
+        std::thread::sleep(Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_group_dies_with_its_owner_even_by_sigkill() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("vllm.log");
+        let mut owner = Command::new(std::env::current_exe().unwrap())
+            .args(["server::tests::owner_process", "--exact", "--ignored", "--test-threads=1"])
+            .env("LRPO_VLLM_TEST_OWNER_LOG", &log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (server, child) = pids_in(&log);
+        assert!(alive(server) && alive(child));
+        owner.kill().unwrap();
+        owner.wait().unwrap();
+        // The death signal takes the server at once; the watchdog takes the rest of its group.
+        let deadline = Instant::now() + GRACE + Duration::from_secs(3);
+        while (alive(server) || alive(child)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!alive(server), "the server outlived its owner");
+        assert!(!alive(child), "the server's child outlived the owner");
     }
 
     #[test]

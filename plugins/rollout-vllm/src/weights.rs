@@ -20,7 +20,8 @@ pub struct WeightSync {
     /// The same directory as the server sees it (another node may mount it elsewhere).
     pub server_dir: PathBuf,
     pub model_dir: PathBuf,
-    pub dtype: DType,
+    /// `None`: as exported.
+    pub dtype: Option<DType>,
     /// Remove `dir` itself on drop (it is the engine's private scratch directory).
     pub remove_dir_on_drop: bool,
     version: u64,
@@ -37,7 +38,13 @@ pub struct SyncTimes {
 }
 
 impl WeightSync {
-    pub fn new(dir: PathBuf, server_dir: PathBuf, model_dir: PathBuf, dtype: DType, remove_dir_on_drop: bool) -> Self {
+    pub fn new(
+        dir: PathBuf,
+        server_dir: PathBuf,
+        model_dir: PathBuf,
+        dtype: Option<DType>,
+        remove_dir_on_drop: bool,
+    ) -> Self {
         WeightSync { dir, server_dir, model_dir, dtype, remove_dir_on_drop, version: 0, current: None }
     }
 
@@ -62,9 +69,10 @@ impl WeightSync {
         if staging.exists() {
             std::fs::remove_dir_all(&staging).map_err(|e| Error::io(staging.display(), e))?;
         }
-        let opts = WriteOptions { dtype: Some(self.dtype), ..WriteOptions::default() };
+        let opts = WriteOptions { dtype: self.dtype, ..WriteOptions::default() };
         let written = write_weights(weights, &staging, &opts).and_then(|_| {
-            copy_model_files(&self.model_dir, &staging, Some(self.dtype))?;
+            // config.json's torch_dtype says what the files hold when they were cast.
+            copy_model_files(&self.model_dir, &staging, self.dtype)?;
             std::fs::rename(&staging, &target).map_err(|e| Error::io(target.display(), e))
         });
         if let Err(e) = written {
@@ -141,8 +149,13 @@ mod tests {
     #[test]
     fn cuda_views_are_refused_with_the_fix() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sync =
-            WeightSync::new(dir.path().join("w"), dir.path().join("w"), dir.path().to_path_buf(), DType::BF16, false);
+        let mut sync = WeightSync::new(
+            dir.path().join("w"),
+            dir.path().join("w"),
+            dir.path().to_path_buf(),
+            Some(DType::BF16),
+            false,
+        );
         let view = TensorView {
             name: "model.embed_tokens.weight".into(),
             dtype: DType::F32,
@@ -166,7 +179,7 @@ mod tests {
         std::fs::create_dir(&model).unwrap();
         std::fs::write(model.join("config.json"), "{}").unwrap();
         let w = dir.path().join("w");
-        let mut sync = WeightSync::new(w.clone(), w.clone(), model, DType::BF16, false);
+        let mut sync = WeightSync::new(w.clone(), w.clone(), model, None, false);
         let set = weight_set_from_f32(vec![("a".into(), vec![2], vec![1.0, 2.0])]);
         let port = crate::server::free_port().unwrap();
         let client = Client::new(&format!("http://127.0.0.1:{port}"), None, std::time::Duration::from_secs(2), 0, None);
