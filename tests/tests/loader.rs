@@ -6,12 +6,16 @@ use lrpo_host::config::InstanceConfig;
 use lrpo_host::plugin::{open_library, Registry};
 use lrpo_tests::*;
 
+/// A run with one router instance and the bundled training data (data is read before any
+/// plugin is built, so the loader's errors need a run whose data is fine).
 fn config(dir: &std::path::Path, plugin: &str, kind: &str, extra: &str) -> std::path::PathBuf {
+    let data = lrpo_testkit::repo_root().join("examples/data/prepared/train.parquet");
     write_file(
         dir,
         "run.toml",
         &format!(
-            "[data]\ntrain_batch_size = 8\ngroup_size = 4\n\n[components.router.r]\nplugin = \"{plugin}\"\nkind = \"{kind}\"\n{extra}\n"
+            "[data]\ntrain_files = [\"{}\"]\ntrain_batch_size = 8\ngroup_size = 4\n\n[components.router.r]\nplugin = \"{plugin}\"\nkind = \"{kind}\"\n{extra}\n",
+            data.display()
         ),
     )
 }

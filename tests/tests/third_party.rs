@@ -32,10 +32,14 @@ fn third_party_router_builds_out_of_tree_and_loads() {
     assert!(text.contains("router          round-robin"), "{text}");
     assert!(text.contains("config: keep_original, languages"), "{text}");
 
+    let data = lrpo_testkit::repo_root().join("examples/data/prepared/train.parquet");
     let cfg = write_file(
         plugins.path(),
         "rr.toml",
-        "[data]\ntrain_batch_size = 8\ngroup_size = 4\n\n[components.router.rr]\nplugin = \"round_robin_router\"\nkind = \"round-robin\"\nconfig = { languages = [\"en\", \"fr\"] }\n",
+        &format!(
+            "[data]\ntrain_files = [\"{}\"]\ntrain_batch_size = 8\ngroup_size = 4\n\n[components.router.rr]\nplugin = \"round_robin_router\"\nkind = \"round-robin\"\nconfig = {{ languages = [\"en\", \"fr\"] }}\n",
+            data.display()
+        ),
     );
     // The router loads and answers; training then stops because this config names no other
     // component, and says which one to add.
@@ -48,7 +52,10 @@ fn third_party_router_builds_out_of_tree_and_loads() {
     let bad = write_file(
         plugins.path(),
         "bad.toml",
-        "[components.router.rr]\nplugin = \"round_robin_router\"\nkind = \"round-robin\"\nconfig = { languages = [] }\n",
+        &format!(
+            "[data]\ntrain_files = [\"{}\"]\ntrain_batch_size = 8\ngroup_size = 4\n\n[components.router.rr]\nplugin = \"round_robin_router\"\nkind = \"round-robin\"\nconfig = {{ languages = [] }}\n",
+            data.display()
+        ),
     );
     let out = run_host(&["--plugins", dir, "--config", bad.to_str().unwrap()], plugins.path());
     assert_eq!(out.status.code(), Some(2));

@@ -56,6 +56,8 @@ impl ArmComponents {
                 )
             })
         }
+        // The kinds are checked in their order (language ID before reward model).
+        let language_id = required(language_id, arm, ComponentKind::LanguageId)?;
         let reward_model = if rewards.is_empty() {
             RewardStack::single(required(reward_models.pop(), arm, ComponentKind::RewardModel)?)
         } else {
@@ -81,7 +83,7 @@ impl ArmComponents {
         };
         Ok(ArmComponents {
             router,
-            language_id: required(language_id, arm, ComponentKind::LanguageId)?,
+            language_id,
             reward_model,
             rollout_engine: required(rollout_engine, arm, ComponentKind::RolloutEngine)?,
             optimizer: required(optimizer, arm, ComponentKind::Optimizer)?,
