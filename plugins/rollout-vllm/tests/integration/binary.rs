@@ -29,7 +29,7 @@ fn setup(engine: &str, total_steps: u32) -> tempfile::TempDir {
          [components.language_id.marker]\nplugin = \"lrpo_fixture_toy\"\nkind = \"marker\"\n\n\
          [components.reward_model.length]\nplugin = \"lrpo_fixture_toy\"\nkind = \"length\"\n\n\
          [components.rollout_engine.vllm]\nplugin = \"lrpo_rollout_vllm\"\nkind = \"vllm\"\nconfig = {engine}\n\n\
-         [components.optimizer.grpo]\nplugin = \"lrpo_optim_grpo\"\nkind = \"grpo\"\nconfig = {{ lr = 1e-5, micro_batch_size = 4 }}\n",
+         [components.optimizer.grpo]\nplugin = \"lrpo_optim_grpo\"\nkind = \"grpo\"\nconfig = {{ lr = 1e-5, micro_batch_size = 4, gradient_checkpointing = true }}\n",
         model = model_dir().display(),
         train = data.join("train.parquet").display(),
     );

@@ -65,7 +65,9 @@ pub fn launch_config(log_file: &Path) -> LaunchConfig {
         log_file: Some(log_file.to_path_buf()),
         ..LaunchConfig::default()
     };
-    launch.env.insert("VLLM_CPU_KVCACHE_SPACE".into(), "2".into());
+    // 1 GiB of KV cache holds 46k tokens, far more than the tests ask for; two servers run at
+    // once (the shared one and the one the kill test's host starts).
+    launch.env.insert("VLLM_CPU_KVCACHE_SPACE".into(), "1".into());
     launch.env.insert("HF_HUB_OFFLINE".into(), "1".into());
     launch
 }
@@ -138,7 +140,7 @@ pub fn sampler() -> Box<dyn RolloutEngine> {
 
 /// The GRPO optimizer on the same model.
 pub fn grpo(lr: f64) -> Box<dyn Optimizer> {
-    let config = json!({ "model_dir": model_dir(), "device": "cpu", "lr": lr, "micro_batch_size": 4 });
+    let config = json!({ "model_dir": model_dir(), "device": "cpu", "lr": lr, "micro_batch_size": 4, "gradient_checkpointing": true });
     let built = library("lrpo_optim_grpo")
         .instantiate(ComponentKind::Optimizer, "grpo", "grpo", &config.to_string())
         .unwrap_or_else(|e| panic!("{e}"));
