@@ -6,12 +6,11 @@
 //!
 //! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use lrpo_core::{GenerationRequest, RolloutEngine, SamplingParams};
 use lrpo_rollout_cuda::{Sampler, SamplerConfig};
+use lrpo_testkit::bench::{median, xquad_questions, HfGenerate};
 use lrpo_torch::tokenizer::ChatMessage;
 
 const PROMPTS: usize = 8;
@@ -20,24 +19,6 @@ const NEW_TOKENS: u32 = 64;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
-/// The first question of each XQuAD language, then the second English one.
-fn questions() -> Vec<String> {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/xquad");
-    let mut out = Vec::new();
-    for (lang, index) in [("en", 0), ("de", 0), ("es", 0), ("ru", 0), ("ar", 0), ("vi", 0), ("zh", 0), ("en", 1)] {
-        let path = data.join(format!("xquad.{lang}.json"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let json: serde_json::Value = serde_json::from_str(&text).expect("xquad JSON");
-        out.push(json["data"][0]["paragraphs"][0]["qas"][index]["question"].as_str().expect("question").to_string());
-    }
-    out
 }
 
 fn main() {
@@ -52,30 +33,13 @@ fn main() {
     let config = SamplerConfig { model_dir: Some(dir.clone()), device: "cpu".into(), ..Default::default() };
     let mut sampler = Sampler::from_config(config).expect("sampler");
     let tok = &sampler.generator().tokenizer;
-    let prompts: Vec<String> = questions()
+    let prompts: Vec<String> = xquad_questions()
         .iter()
         .map(|q| tok.apply_chat_template(&[ChatMessage::new("user", q.as_str())], true).expect("template"))
         .collect();
     assert_eq!(prompts.len(), PROMPTS);
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| tok.encode(p, false).expect("encode")).collect();
-    let work = std::env::temp_dir().join(format!("lrpo-rollout-bench-{}.json", std::process::id()));
-    std::fs::write(&work, serde_json::to_string(&ids).unwrap()).expect("write prompts");
-
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut py = Command::new(lrpo_testkit::python())
-        .arg(manifest.join("benches/hf_generate.py"))
-        .arg(&dir)
-        .arg(&work)
-        .args([threads.to_string(), SAMPLES.to_string(), NEW_TOKENS.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run .venv/bin/python (scripts/setup.sh creates it)");
-    let mut to_py = py.stdin.take().unwrap();
-    let mut from_py = BufReader::new(py.stdout.take().unwrap());
-    let mut line = String::new();
-    from_py.read_line(&mut line).expect("python ready");
-    assert_eq!(line.trim(), "ready", "transformers side failed to start");
+    let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS);
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     // Round 0 warms up both sides and is not counted.
@@ -94,21 +58,14 @@ fn main() {
         let out = sampler.generate(&requests).expect("generate");
         let seconds = start.elapsed().as_secs_f64();
         let tokens: usize = out.iter().map(|r| r.response_tokens.len()).sum();
-        writeln!(to_py, "run").and_then(|_| to_py.flush()).expect("talk to python");
-        line.clear();
-        from_py.read_line(&mut line).expect("python result");
-        let mut fields = line.split_whitespace();
-        let their_s: f64 = fields.next().and_then(|f| f.parse().ok()).expect("seconds");
-        let their_t: f64 = fields.next().and_then(|f| f.parse().ok()).expect("tokens");
+        let (their_s, their_t) = hf.run();
         println!("  round {round}: sampler {tokens} tokens in {seconds:.2} s, transformers {their_t} tokens in {their_s:.2} s");
         if round > 0 {
             ours.push(tokens as f64 / seconds);
             theirs.push(their_t / their_s);
         }
     }
-    drop(to_py);
-    let _ = py.wait();
-    let _ = std::fs::remove_file(&work);
+    drop(hf);
     let (ours, theirs) = (median(ours), median(theirs));
     println!(
         "SmolLM2-135M rollouts, {PROMPTS} prompts x {SAMPLES} samples x {NEW_TOKENS} new tokens, T=1, f32, CPU, {threads} threads, median of {reps}"

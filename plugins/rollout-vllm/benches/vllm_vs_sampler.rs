@@ -10,14 +10,13 @@
 //!
 //! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3), LRPO_VLLM_VENV.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use lrpo_core::{ComponentKind, GenerationRequest, RolloutEngine, SamplingParams};
 use lrpo_rollout_vllm::{LaunchConfig, VllmConfig, VllmEngine};
 use lrpo_sdk::chat::{ChatTemplate, Message};
+use lrpo_testkit::bench::{median, xquad_questions, HfGenerate};
 
 const PROMPTS: usize = 8;
 const SAMPLES: usize = 4;
@@ -25,25 +24,6 @@ const NEW_TOKENS: u32 = 64;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// One XQuAD question per language (the first of each), and a second English one.
-fn questions() -> Vec<String> {
-    let dir = lrpo_testkit::shared_data().join("xquad");
-    [("en", 0), ("de", 0), ("es", 0), ("ru", 0), ("ar", 0), ("vi", 0), ("zh", 0), ("en", 1)]
-        .iter()
-        .map(|(lang, i)| {
-            let path = dir.join(format!("xquad.{lang}.json"));
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let json: serde_json::Value = serde_json::from_str(&text).expect("XQuAD JSON");
-            json["data"][0]["paragraphs"][0]["qas"][i]["question"].as_str().expect("a question").to_string()
-        })
-        .collect()
 }
 
 /// The f32 policy as the optimizer would export it, read from the model's safetensors.
@@ -79,8 +59,10 @@ fn main() {
     let reps = env_usize("LRPO_BENCH_REPS", 3).max(1);
     let dir = lrpo_testkit::cached_model("smollm2-135m-instruct", "lrpo-import.json");
     let template = ChatTemplate::from_model_dir(&dir).expect("chat template");
-    let prompts: Vec<String> =
-        questions().iter().map(|q| template.render(&[Message::user(q.as_str())], true).expect("render")).collect();
+    let prompts: Vec<String> = xquad_questions()
+        .iter()
+        .map(|q| template.render(&[Message::user(q.as_str())], true).expect("render"))
+        .collect();
 
     // The server, owned by the engine (launch mode), as the tests start it.
     let venv = std::env::var_os("LRPO_VLLM_VENV")
@@ -114,22 +96,7 @@ fn main() {
     let mut sampler = Box::<dyn RolloutEngine>::try_from(built).expect("a rollout engine");
 
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| vllm.encode(p).expect("encode")).collect();
-    let ids_file = work.path().join("prompts.json");
-    std::fs::write(&ids_file, serde_json::to_string(&ids).unwrap()).expect("write prompts");
-    let mut py = Command::new(lrpo_testkit::python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hf_generate.py"))
-        .arg(&dir)
-        .arg(&ids_file)
-        .args([threads.to_string(), SAMPLES.to_string(), NEW_TOKENS.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the project venv's python");
-    let mut to_py = py.stdin.take().unwrap();
-    let mut from_py = BufReader::new(py.stdout.take().unwrap());
-    let mut line = String::new();
-    from_py.read_line(&mut line).expect("python starts");
-    assert_eq!(line.trim(), "ready", "transformers failed to start");
+    let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS);
 
     let (mut v_rate, mut s_rate, mut h_rate) = (Vec::new(), Vec::new(), Vec::new());
     // Round 0 warms all three up and is not counted.
@@ -150,11 +117,7 @@ fn main() {
         let t = Instant::now();
         let s = tokens(&sampler.generate(&requests).expect("sampler generate"));
         let s_s = t.elapsed().as_secs_f64();
-        writeln!(to_py, "run").and_then(|_| to_py.flush()).expect("talk to python");
-        line.clear();
-        from_py.read_line(&mut line).expect("python result");
-        let mut fields = line.split_whitespace().map(|f| f.parse::<f64>().expect("a number"));
-        let (h_s, h) = (fields.next().expect("seconds"), fields.next().expect("tokens"));
+        let (h_s, h) = hf.run();
         println!(
             "  round {round}: vllm {v} tokens in {v_s:.2} s, sampler {s} in {s_s:.2} s, transformers {h} in {h_s:.2} s"
         );
@@ -164,8 +127,7 @@ fn main() {
             h_rate.push(h / h_s);
         }
     }
-    drop(to_py);
-    let _ = py.wait();
+    drop(hf);
 
     let weights = policy_weights(&dir);
     let mut syncs = Vec::new();

@@ -6,6 +6,8 @@
 //! Every helper fails (never skips) when what it looks for is missing, naming the path and the
 //! set-up command: a test that silently skips on a machine without the venv would prove nothing.
 
+pub mod bench;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};

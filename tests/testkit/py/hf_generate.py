@@ -1,4 +1,4 @@
-"""transformers' side of the rollout benchmark: sampled generate() on a left-padded batch.
+"""transformers' side of the rollout benchmarks (lrpo_testkit::bench::HfGenerate): sampled generate() on a left-padded batch.
 
   hf_generate.py MODEL_DIR PROMPTS_JSON THREADS SAMPLES NEW_TOKENS
 Prints "ready", then for each "run" line on stdin: "<seconds> <response tokens>", counting each
