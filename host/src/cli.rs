@@ -94,6 +94,106 @@ pub enum Command {
     /// Prepare and check training data in the verl/LRPO parquet layout.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Evaluate a model or a trained run with an LLM judge: accuracy per language.
+    ///
+    /// Every question of --data is answered with the run's rollout engine (greedy unless
+    /// --temperature says otherwise), in the question's own language unless --answer-lang names
+    /// one, and each answer is graded by a judge model behind an OpenAI-compatible
+    /// `/v1/chat/completions` endpoint with one of four labels: CORRECT,
+    /// CORRECT_BUT_WRONG_LANGUAGE, INCORRECT, NOT_ATTEMPTED. Accuracy is CORRECT over the judged
+    /// answers; a reply that is not exactly one label is retried, then counted as a judge
+    /// failure (never as INCORRECT).
+    ///
+    /// OUT/eval.jsonl keeps every answer and judgement, so a rerun only generates and judges
+    /// what is missing (an answer judged with the same judge prompt and judge model is kept).
+    /// OUT/results.md and OUT/results.json hold the table per language with 95% Wilson
+    /// intervals, the language-gate rate of the run's language ID, and with --baseline the
+    /// paired difference (bootstrap interval, exact McNemar test). An OUT under a run
+    /// directory's `eval/` is charted by `lrpo-host report`.
+    ///
+    /// Example: `lrpo-host --plugins plugins/ eval --model runs/default --baseline
+    /// ~/.cache/lrpo/models/smollm2-135m-instruct --data care_pro.jsonl --judge-url
+    /// http://127.0.0.1:8000 --judge-model judge --out runs/default/eval/care`
+    Eval(EvalArgs),
+}
+
+/// `lrpo-host eval`'s options.
+#[derive(Debug, Args, Clone)]
+pub struct EvalArgs {
+    /// What to evaluate: a Hugging Face model directory (answered with the rollout engine of
+    /// --config, or of the built-in default run), a run directory (its config.toml and newest
+    /// checkpoint) or one checkpoint directory (`RUN_DIR/checkpoints/step_000010`).
+    #[arg(long, value_name = "DIR|RUN_DIR[/checkpoint]")]
+    pub model: PathBuf,
+    /// A second model or run answered on the same items, for a paired comparison.
+    #[arg(long, value_name = "MODEL_OR_RUN")]
+    pub baseline: Option<PathBuf>,
+    /// The questions: LRPO parquet, or JSON lines / a JSON array of
+    /// {question, answer, language, topic?, region?}; other column names map with --*-col.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Output directory (created): eval.jsonl, results.md, results.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The judge's OpenAI-compatible endpoint, e.g. `http://127.0.0.1:8000` or
+    /// `https://api.openai.com/v1`.
+    #[arg(long, value_name = "URL")]
+    pub judge_url: String,
+    /// The judge model's name at that endpoint.
+    #[arg(long, value_name = "NAME")]
+    pub judge_model: String,
+    /// Name of the environment variable holding the judge's API key (sent as a bearer token,
+    /// never printed or stored).
+    #[arg(long, value_name = "VAR")]
+    pub judge_api_key_env: Option<String>,
+    /// A judge prompt of your own: a text file with the placeholders {question},
+    /// {gold_answer}, {expected_language} and {response}. Changing it re-judges every item.
+    #[arg(long, value_name = "FILE")]
+    pub judge_prompt: Option<PathBuf>,
+    /// Judge requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub judge_concurrency: usize,
+    /// Longest one judge request may take, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub judge_timeout_s: f64,
+    /// Further attempts after a failed judge request (connection, timeout, 429, 5xx) or a reply
+    /// that is not one label; backoff 0.5 s doubling to 8 s.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub judge_retries: u32,
+    /// `max_tokens` of each judge request.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub judge_max_tokens: u32,
+    /// Answer every question in this language (a code such as `en`, or an English name)
+    /// instead of the question's own; the judge is told to expect it.
+    #[arg(long, value_name = "LANG")]
+    pub answer_lang: Option<String>,
+    /// Column (JSON field) holding the question.
+    #[arg(long, value_name = "NAME")]
+    pub question_col: Option<String>,
+    /// Column holding the gold answer.
+    #[arg(long, value_name = "NAME")]
+    pub answer_col: Option<String>,
+    /// Column holding the question's language (a code or an English name).
+    #[arg(long, value_name = "NAME")]
+    pub language_col: Option<String>,
+    /// Column holding the topic (default `ability`, else `topic`).
+    #[arg(long, value_name = "NAME")]
+    pub topic_col: Option<String>,
+    /// Column holding the region (default `extra_info.region`, else `region`).
+    #[arg(long, value_name = "NAME")]
+    pub region_col: Option<String>,
+    /// Tokens per answer (default: trainer.max_new_tokens of the run's config).
+    #[arg(long, value_name = "N")]
+    pub max_new_tokens: Option<u32>,
+    /// Sampling temperature of the answers; 0 (the default) is greedy.
+    #[arg(long, value_name = "T", default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Questions per rollout-engine call.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub batch_size: usize,
+    /// Evaluate only the first N questions.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Ab(AbCommand::Report { run_dir }) => {
             lrpo_host::report::ab_report(&run_dir).map(|r| (r.to_string(), true))
         }
+        Command::Eval(args) => lrpo_host::eval::eval_command(global, &args).map(|s| (s, true)),
         Command::Data(DataCommand::Check { file }) => commands::resolved_config(global)
             .and_then(|cfg| data::check_with(&file, &cfg.read_options()))
             .map(|report| (format!("{report}\n"), report.is_clean())),
