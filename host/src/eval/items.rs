@@ -224,6 +224,7 @@ pub fn read_items(path: &Path, columns: &Columns, options: &ReadOptions, scratch
         return Err(Error::input(path.display().to_string(), "no such file (--data)"));
     }
     let renames = renames(columns);
+    let mut staged_as = None;
     let questions = if renames.is_empty() {
         read_questions_with(path, options)?.questions
     } else {
@@ -232,14 +233,24 @@ pub fn read_items(path: &Path, columns: &Columns, options: &ReadOptions, scratch
         let staged: PathBuf = scratch.join(format!(".eval-input.{ext}"));
         let read = stage(path, &staged, &renames).and_then(|()| read_questions_with(&staged, options));
         let _ = std::fs::remove_file(&staged);
+        staged_as = Some(staged.display().to_string());
         read.map_err(|e| unstage(e, &staged, path, &renames))?.questions
     };
     let mut seen: HashMap<String, usize> = HashMap::new();
-    questions.into_iter().map(|q| item(q, columns, &mut seen)).collect()
+    let shown = path.display().to_string();
+    questions
+        .into_iter()
+        .map(|q| {
+            let row = match &staged_as {
+                Some(staged) => q.origin().replace(staged.as_str(), &shown),
+                None => q.origin(),
+            };
+            item(q, row, columns, &mut seen)
+        })
+        .collect()
 }
 
-fn item(q: Question, columns: &Columns, seen: &mut HashMap<String, usize>) -> Result<Item> {
-    let row = q.origin();
+fn item(q: Question, row: String, columns: &Columns, seen: &mut HashMap<String, usize>) -> Result<Item> {
     let extra: Value = serde_json::from_str(&q.extra).unwrap_or(Value::Null);
     let language = if q.needs_language {
         None
@@ -298,7 +309,7 @@ mod tests {
         let file = write(
             dir.path(),
             "care.jsonl",
-            "{\"question\":\"问?\",\"answer\":\"答\",\"en_question\":\"Q?\",\"en_answer\":\"A\",\"language\":\"Chinese\",\"region\":\"China\"}\n\n\
+            "{\"question\":\"问?\",\"answer\":\"答\",\"en_question\":\"Q?\",\"en_answer\":\"A\",\"language\":\"Chinese\",\"region\":\"China\"}\n\
              {\"question\":\"प्र?\",\"answer\":\"उ\",\"en_question\":\"Q2?\",\"en_answer\":\"A2\",\"language\":\"Hindi\",\"region\":\"India\"}\n",
         );
         let plain = read_items(&file, &Columns::default(), &ReadOptions::default(), dir.path()).unwrap();
@@ -308,8 +319,9 @@ mod tests {
         let cols = Columns { question: Some("en_question".into()), answer: Some("en_answer".into()), ..Columns::default() };
         let english = read_items(&file, &cols, &ReadOptions::default(), dir.path()).unwrap();
         assert_eq!((english[0].question.as_str(), english[0].gold.as_str()), ("Q?", "A"));
-        // Rows keep their lines (the blank line 2 included) and the staged copy is gone.
-        assert!(english[1].row.ends_with("care.jsonl, line 3"), "{}", english[1].row);
+        // Rows keep the numbers the user's file gives them, and the staged copy is gone.
+        assert_eq!(english[1].row, plain[1].row);
+        assert!(english[1].row.ends_with("care.jsonl, line 2"), "{}", english[1].row);
         assert!(!dir.path().join(".eval-input.jsonl").exists());
         assert_ne!(plain[0].key, english[0].key);
     }

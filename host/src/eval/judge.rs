@@ -276,6 +276,70 @@ impl Judge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lrpo_testkit::judge::{JudgeServer, Reply};
+
+    fn client(server: &JudgeServer, timeout_ms: u64, retries: u32) -> Judge {
+        Judge::new(JudgeSettings {
+            base: normalise_url(&server.url).unwrap(),
+            model: "judge".into(),
+            api_key: Some("sk-test".into()),
+            timeout: Duration::from_millis(timeout_ms),
+            retries,
+            max_tokens: 8,
+        })
+    }
+
+    #[test]
+    fn garbage_a_500_and_a_late_reply_are_retried_until_a_label_comes() {
+        let server = JudgeServer::start(&["judge"], |prompt, attempt| match (prompt, attempt) {
+            ("garbage", 0) => Reply::Text("Well, I would say it is mostly right".into()),
+            ("500", 0) => Reply::Status(500),
+            ("late", 0) => Reply::Late(Duration::from_millis(900), "A".into()),
+            ("notjson", 0) => Reply::NotJson,
+            _ => Reply::Text("C".into()),
+        });
+        let judge = client(&server, 400, 2);
+        for prompt in ["garbage", "500", "late", "notjson"] {
+            let v = judge.judge(prompt);
+            assert_eq!((v.label, v.attempts, v.reply.as_str()), (Some(Label::Incorrect), 2, "C"), "{prompt}: {v:?}");
+        }
+        let calls = server.calls();
+        assert_eq!(calls.len(), 8);
+        let body = &calls[0].body;
+        assert_eq!((body["temperature"].as_f64(), body["max_tokens"].as_u64()), (Some(0.0), Some(8)));
+        assert_eq!(calls[0].authorization.as_deref(), Some("Bearer sk-test"));
+    }
+
+    #[test]
+    fn what_stays_unparseable_is_a_failure_with_the_reply_and_a_4xx_is_not_retried() {
+        let server = JudgeServer::start(&["judge"], |prompt, _| match prompt {
+            "400" => Reply::Status(400),
+            _ => Reply::Text("The answer is B.".into()),
+        });
+        let judge = client(&server, 2000, 2);
+        let v = judge.judge("chatty");
+        assert_eq!((v.label, v.attempts, v.reply.as_str()), (None, 3, "The answer is B."));
+        assert!(v.error.unwrap().contains("not one label"));
+        let v = judge.judge("400");
+        assert_eq!((v.label, v.attempts), (None, 1));
+        assert!(v.error.unwrap().contains("status 400"));
+    }
+
+    #[test]
+    fn the_check_refuses_an_unserved_model_and_an_unreachable_url() {
+        let server = JudgeServer::start(&["judge", "other"], |_, _| Reply::Text("A".into()));
+        client(&server, 2000, 0).check().unwrap();
+        let mut wrong = client(&server, 2000, 0);
+        wrong.settings.model = "gpt-typo".into();
+        let err = wrong.check().unwrap_err();
+        assert!(err.is_usage() && err.to_string().contains("gpt-typo") && err.to_string().contains("judge, other"), "{err}");
+        let url = server.url.clone();
+        drop(server);
+        std::thread::sleep(Duration::from_millis(50));
+        let gone = Judge::new(JudgeSettings { base: url, ..client(&JudgeServer::start(&[], |_, _| Reply::Status(500)), 500, 0).settings });
+        let err = gone.check().unwrap_err();
+        assert!(err.is_usage() && err.to_string().contains("cannot reach"), "{err}");
+    }
 
     #[test]
     fn letters_names_and_agreeing_pairs_parse() {

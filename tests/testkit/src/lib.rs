@@ -7,6 +7,7 @@
 //! set-up command: a test that silently skips on a machine without the venv would prove nothing.
 
 pub mod bench;
+pub mod judge;
 
 use std::ffi::OsStr;
 use std::io::Write;
