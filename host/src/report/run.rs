@@ -2,7 +2,7 @@
 //! language probabilities per topic over steps, time per phase) as SVG files plus one HTML
 //! page that shows them, written to `RUN_DIR/report/`.
 
-use super::svg::{escape, heatmap, line_chart, Series};
+use super::svg::{bar_chart, escape, heatmap, line_chart, Bar, Series};
 use crate::train::router_log;
 use lrpo_core::{Error, Result};
 use serde_json::Value;
@@ -111,11 +111,108 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
         std::fs::write(&path, svg).map_err(|e| Error::io(path.display(), e))?;
         let _ = write!(html, "<div><img src=\"{file}\" alt=\"{file}\"></div>");
     }
+    for (i, (name, results)) in eval_results(run_dir)?.iter().enumerate() {
+        let file = format!("eval_{i}.svg");
+        let path = out.join(&file);
+        std::fs::write(&path, eval_chart(name, results)).map_err(|e| Error::io(path.display(), e))?;
+        let _ = write!(html, "<h2>Evaluation: {}</h2><div><img src=\"{file}\" alt=\"{file}\"></div>", escape(name));
+        html.push_str(&eval_table(results));
+    }
     html.push_str(&samples_table(&crate::train::samples::latest(run_dir)));
     html.push_str("</body></html>\n");
     let page = out.join("index.html");
     std::fs::write(&page, html).map_err(|e| Error::io(page.display(), e))?;
     Ok(page)
+}
+
+/// `lrpo-host eval` results kept with the run: `RUN_DIR/eval/results.json` and
+/// `RUN_DIR/eval/<name>/results.json`, by name.
+fn eval_results(run_dir: &Path) -> Result<Vec<(String, crate::eval::results::Results)>> {
+    let root = run_dir.join("eval");
+    let mut dirs: Vec<(String, PathBuf)> = vec![("eval".into(), root.clone())];
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        let mut subs: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .collect();
+        subs.sort();
+        dirs.extend(subs);
+    }
+    let mut found = Vec::new();
+    for (name, dir) in dirs {
+        if let Some(results) = crate::eval::results::read(&dir.join(crate::eval::results::JSON_FILE))? {
+            found.push((name, results));
+        }
+    }
+    Ok(found)
+}
+
+/// Accuracy per language and overall, one bar per evaluated model, with Wilson intervals.
+fn eval_chart(name: &str, r: &crate::eval::results::Results) -> String {
+    let mut languages: Vec<String> = r.models.iter().flat_map(|m| m.languages.iter().map(|l| l.language.clone())).collect();
+    languages.sort();
+    languages.dedup();
+    languages.push("all".into());
+    let series: Vec<(String, Vec<Option<Bar>>)> = r
+        .models
+        .iter()
+        .map(|m| {
+            let bars = languages
+                .iter()
+                .map(|lang| {
+                    let row = if lang == "all" { Some(&m.overall) } else { m.languages.iter().find(|l| &l.language == lang) };
+                    row.and_then(|row| {
+                        Some(Bar { value: row.accuracy?, low: row.ci_low.unwrap_or(0.0), high: row.ci_high.unwrap_or(1.0) })
+                    })
+                })
+                .collect();
+            (m.role.clone(), bars)
+        })
+        .collect();
+    bar_chart(&format!("Judge accuracy per language: {name} ({})", r.judge_model), "accuracy (CORRECT / judged)", &languages, &series)
+}
+
+fn eval_table(r: &crate::eval::results::Results) -> String {
+    let mut html = String::from(
+        "<table border=\"1\" cellpadding=\"4\" style=\"border-collapse:collapse\"><tr><th>model</th><th>language</th>\
+         <th>n</th><th>accuracy</th><th>95% CI</th><th>wrong language</th><th>incorrect</th><th>not attempted</th>\
+         <th>judge failures</th><th>gate</th></tr>",
+    );
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    for m in &r.models {
+        for row in m.languages.iter().chain(std::iter::once(&m.overall)) {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} to {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&m.role),
+                escape(&row.language),
+                row.n,
+                pct(row.accuracy),
+                pct(row.ci_low),
+                pct(row.ci_high),
+                pct(row.wrong_language_rate),
+                row.incorrect,
+                row.not_attempted,
+                row.judge_failures,
+                pct(row.gate_rate)
+            );
+        }
+    }
+    html.push_str("</table>");
+    if let Some(c) = &r.comparison {
+        let o = &c.overall;
+        let _ = write!(
+            html,
+            "<p>Model against baseline on {} paired items: {} points ({} to {}), McNemar p = {:.4}.</p>",
+            o.pairs,
+            o.difference.map_or("-".into(), |d| format!("{:+.1}", 100.0 * d)),
+            o.diff_low.map_or("-".into(), |d| format!("{:+.1}", 100.0 * d)),
+            o.diff_high.map_or("-".into(), |d| format!("{:+.1}", 100.0 * d)),
+            o.mcnemar_p
+        );
+    }
+    html
 }
 
 /// The newest step's sampled responses, for reading what the policy says.

@@ -138,6 +138,84 @@ pub fn heatmap(title: &str, rows: &[String], steps: &[u64], values: &[Vec<f64>])
     s
 }
 
+/// One group's value in a bar chart, with an interval drawn as a whisker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bar {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Grouped bars on a [0, 1] axis: one group per category, one bar per series (a `None` bar is
+/// left out), each with its interval as a whisker.
+pub fn bar_chart(title: &str, y_label: &str, categories: &[String], series: &[(String, Vec<Option<Bar>>)]) -> String {
+    let plot_w = W - LEFT - RIGHT;
+    let plot_h = H - TOP - BOTTOM;
+    let py = |y: f64| H - BOTTOM - y.clamp(0.0, 1.0) * plot_h;
+    let group_w = plot_w / categories.len().max(1) as f64;
+    let bar_w = group_w * 0.8 / series.len().max(1) as f64;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = write!(s, r#"<text x="{}" y="18" font-size="14" text-anchor="middle">{}</text>"#, W / 2.0, escape(title));
+    let _ = write!(s, r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>"##);
+    for i in 0..=4 {
+        let y = i as f64 / 4.0;
+        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{y:.2}</text>"#, LEFT - 4.0, py(y) + 4.0);
+    }
+    let _ = write!(
+        s,
+        r#"<text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">{}</text>"#,
+        H / 2.0,
+        H / 2.0,
+        escape(y_label)
+    );
+    for (c, category) in categories.iter().enumerate() {
+        let x0 = LEFT + group_w * c as f64 + group_w * 0.1;
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            LEFT + group_w * (c as f64 + 0.5),
+            H - BOTTOM + 14.0,
+            escape(category)
+        );
+        for (k, (name, bars)) in series.iter().enumerate() {
+            let Some(bar) = bars.get(c).copied().flatten() else { continue };
+            let color = COLORS[k % COLORS.len()];
+            let x = x0 + bar_w * k as f64;
+            let _ = write!(
+                s,
+                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"><title>{} {}: {:.3} ({:.3} to {:.3})</title></rect>"#,
+                py(bar.value),
+                (bar_w - 2.0).max(1.0),
+                (py(0.0) - py(bar.value)).max(0.0),
+                escape(name),
+                escape(category),
+                bar.value,
+                bar.low,
+                bar.high
+            );
+            let mid = x + (bar_w - 2.0).max(1.0) / 2.0;
+            let _ = write!(
+                s,
+                r#"<line x1="{mid:.1}" x2="{mid:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
+                py(bar.low),
+                py(bar.high)
+            );
+        }
+    }
+    for (k, (name, _)) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let ly = TOP + 12.0 + 14.0 * k as f64;
+        let _ = write!(s, r#"<rect x="{}" y="{}" width="10" height="10" fill="{color}"/>"#, W - RIGHT + 10.0, ly - 9.0);
+        let _ = write!(s, r#"<text x="{}" y="{ly}">{}</text>"#, W - RIGHT + 24.0, escape(name));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +233,15 @@ mod tests {
         assert!(s.contains("<polyline"));
         let h = heatmap("p", &["en".into(), "zh".into()], &[1, 2], &[vec![0.5, 1.0], vec![0.5, 0.0]]);
         assert_eq!(h.matches("<rect").count(), 4);
+        let bar = |v: f64| Some(Bar { value: v, low: v - 0.1, high: v + 0.1 });
+        let b = bar_chart(
+            "acc",
+            "accuracy",
+            &["de".into(), "zh".into()],
+            &[("model".into(), vec![bar(0.5), None]), ("baseline".into(), vec![bar(0.25), bar(1.0)])],
+        );
+        // Three bars with whiskers, a frame and two legend boxes.
+        assert_eq!((b.matches("<line").count(), b.matches("<rect").count()), (3, 6));
+        assert!(b.contains("baseline zh: 1.000"));
     }
 }
