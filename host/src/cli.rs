@@ -114,7 +114,7 @@ pub enum Command {
     /// Example: `lrpo-host --plugins plugins/ eval --model runs/default --baseline
     /// ~/.cache/lrpo/models/smollm2-135m-instruct --data care_pro.jsonl --judge-url
     /// http://127.0.0.1:8000 --judge-model judge --out runs/default/eval/care`
-    Eval(EvalArgs),
+    Eval(Box<EvalArgs>),
 }
 
 /// `lrpo-host eval`'s options.

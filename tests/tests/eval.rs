@@ -51,7 +51,9 @@ fn setup() -> tempfile::TempDir {
         ("SLOW: Largest city?", "New York", "en"),
     ]
     .iter()
-    .map(|(q, a, l)| serde_json::json!({"question": q, "answer": a, "language": l, "topic": "General Knowledge"}).to_string())
+    .map(|(q, a, l)| {
+        serde_json::json!({"question": q, "answer": a, "language": l, "topic": "General Knowledge"}).to_string()
+    })
     .collect();
     write_file(dir.path(), "questions.jsonl", &(rows.join("\n") + "\n"));
     dir
@@ -179,7 +181,11 @@ fn every_item_is_answered_judged_and_tabled_per_language() {
     assert!(calls.iter().all(|c| c.body["temperature"] == 0.0 && c.body["model"] == "toy-judge"));
     // The judge gets the question, gold answer, expected language and response.
     let zh = calls.iter().find(|c| c.prompt.contains("首都是哪里?")).unwrap();
-    assert!(zh.prompt.contains("北京") && zh.prompt.contains("Chinese (zh)") && zh.prompt.contains("lang="), "{}", zh.prompt);
+    assert!(
+        zh.prompt.contains("北京") && zh.prompt.contains("Chinese (zh)") && zh.prompt.contains("lang="),
+        "{}",
+        zh.prompt
+    );
 
     // The table counts exactly what eval.jsonl holds.
     let r = results(&out_dir);
@@ -295,7 +301,8 @@ fn a_trained_run_against_its_base_model_is_paired_and_charted_in_the_report() {
     assert_eq!(answers.len(), 16);
     // The checkpoint's weight reached the engine: the trained run writes longer answers.
     let mean_len = |model_is_run: bool| {
-        let these: Vec<_> = answers.iter().filter(|a| a["model"].as_str().unwrap().contains("checkpoints") == model_is_run).collect();
+        let these: Vec<_> =
+            answers.iter().filter(|a| a["model"].as_str().unwrap().contains("checkpoints") == model_is_run).collect();
         these.iter().map(|a| a["response"].as_str().unwrap().len()).sum::<usize>() as f64 / these.len() as f64
     };
     assert!(mean_len(true) > mean_len(false), "{} vs {}", mean_len(true), mean_len(false));
@@ -356,7 +363,11 @@ fn bad_inputs_are_exit_2_naming_what_is_wrong() {
     let cases: Vec<(Vec<&str>, &str, Vec<&str>)> = vec![
         (vec!["--data", "empty.jsonl"], "", vec!["empty.jsonl, line 3, field `question`", "is empty"]),
         (vec!["--data", "lang.jsonl"], "", vec!["lang.jsonl, line 1, column `language`", "elvish"]),
-        (vec!["--data", "care.jsonl", "--question-col", "en_q"], "", vec!["care.jsonl, line 2, field `en_q`", "--question-col"]),
+        (
+            vec!["--data", "care.jsonl", "--question-col", "en_q"],
+            "",
+            vec!["care.jsonl, line 2, field `en_q`", "--question-col"],
+        ),
         (vec!["--data", "missing.jsonl"], "", vec!["missing.jsonl", "no such file"]),
         (vec!["--judge-model", "gpt-typo"], "", vec!["--judge-model", "does not serve `gpt-typo`", "toy-judge"]),
         (vec![], "refused", vec!["--judge-url", "cannot reach the judge"]),
@@ -406,7 +417,8 @@ fn a_vllm_server_judges_three_questions() {
     for (key, value) in lrpo_testkit::vllm::CPU_ENV {
         launch.env.insert(key.into(), value.into());
     }
-    let server = ManagedServer::start(&launch, "judge", &lrpo_testkit::vllm::model_dir(), &log).unwrap_or_else(|e| panic!("{e}"));
+    let server = ManagedServer::start(&launch, "judge", &lrpo_testkit::vllm::model_dir(), &log)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(server.url.starts_with("http://127.0.0.1:"), "{}", server.url);
     server.wait_ready(Duration::from_secs(600)).unwrap_or_else(|e| panic!("{e}\n{}", server.log_tail()));
 
@@ -414,7 +426,18 @@ fn a_vllm_server_judges_three_questions() {
     let out = eval(
         dir.path(),
         &server.url,
-        &["--data", "three.jsonl", "--judge-model", "judge", "--judge-max-tokens", "4", "--judge-retries", "1", "--judge-timeout-s", "120"],
+        &[
+            "--data",
+            "three.jsonl",
+            "--judge-model",
+            "judge",
+            "--judge-max-tokens",
+            "4",
+            "--judge-retries",
+            "1",
+            "--judge-timeout-s",
+            "120",
+        ],
     );
     let took = started.elapsed();
     let out_dir = dir.path().join("out");
@@ -435,6 +458,10 @@ fn a_vllm_server_judges_three_questions() {
     let r = results(&out_dir);
     assert_eq!(r["models"][0]["overall"]["n"], 3);
     assert_eq!(r["models"][0]["overall"]["judge_failures"], 3 - labelled);
-    eprintln!("vLLM judge: {labelled} of 3 labelled in {:.1} s; replies: {:?}", took.as_secs_f64(), judged.iter().map(|j| j["judge_reply"].clone()).collect::<Vec<_>>());
+    eprintln!(
+        "vLLM judge: {labelled} of 3 labelled in {:.1} s; replies: {:?}",
+        took.as_secs_f64(),
+        judged.iter().map(|j| j["judge_reply"].clone()).collect::<Vec<_>>()
+    );
     drop(server);
 }

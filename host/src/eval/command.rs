@@ -51,14 +51,21 @@ pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str) -> Re
     let flag = format!("--{role}");
     let show = path.display().to_string();
     if !path.is_dir() {
-        return Err(Error::input(show, format!("no such directory ({flag}): give a model directory, a run directory or a checkpoint")));
+        return Err(Error::input(
+            show,
+            format!("no such directory ({flag}): give a model directory, a run directory or a checkpoint"),
+        ));
     }
     let run = if path.join("host.json").is_file() {
-        let run = path.parent().and_then(Path::parent).ok_or_else(|| Error::input(&show, "a checkpoint outside a run"))?;
+        let run =
+            path.parent().and_then(Path::parent).ok_or_else(|| Error::input(&show, "a checkpoint outside a run"))?;
         Some((run.to_path_buf(), path.to_path_buf()))
     } else if path.join("config.toml").is_file() {
         let ckpt = checkpoint::latest(path).ok_or_else(|| {
-            Error::input(&show, format!("holds no complete checkpoint yet ({flag}): trainer.save_freq decides when they are written"))
+            Error::input(
+                &show,
+                format!("holds no complete checkpoint yet ({flag}): trainer.save_freq decides when they are written"),
+            )
         })?;
         Some((path.to_path_buf(), ckpt))
     } else {
@@ -72,11 +79,21 @@ pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str) -> Re
             many => {
                 let name = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 many.iter().find(|a| a.name == name).cloned().ok_or_else(|| {
-                    Error::input(run_dir.display().to_string(), format!("is not the directory of one arm of {}", run_dir.join("config.toml").display()))
+                    Error::input(
+                        run_dir.display().to_string(),
+                        format!("is not the directory of one arm of {}", run_dir.join("config.toml").display()),
+                    )
                 })?
             }
         };
-        return Ok(ModelSpec { role, id: canonical(&ckpt), cfg, arm, checkpoint: Some(ckpt), generation: String::new() });
+        return Ok(ModelSpec {
+            role,
+            id: canonical(&ckpt),
+            cfg,
+            arm,
+            checkpoint: Some(ckpt),
+            generation: String::new(),
+        });
     }
     if !path.join("config.json").is_file() && !path.join("tokenizer.json").is_file() {
         let arms: Vec<String> = std::fs::read_dir(path)
@@ -97,7 +114,11 @@ pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str) -> Re
     cfg.raw.model.path = Some(dir.clone());
     let arm = cfg.arms.first().cloned().ok_or_else(|| Error::config("experiment.arms", "no arm to evaluate"))?;
     if cfg.arms.len() > 1 {
-        tracing::warn!("the config has {} arms; {flag} is answered with arm `{}`'s rollout engine", cfg.arms.len(), arm.name);
+        tracing::warn!(
+            "the config has {} arms; {flag} is answered with arm `{}`'s rollout engine",
+            cfg.arms.len(),
+            arm.name
+        );
     }
     // An engine that names its own model would quietly answer with that model instead.
     if let Some(instance) = arm.instances.get(&ComponentKind::RolloutEngine) {
@@ -117,11 +138,12 @@ pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str) -> Re
 /// What changes a model's answers besides its weights; answers made otherwise are not reused.
 fn generation_key(spec: &ModelSpec, args: &EvalArgs, max_new_tokens: u32) -> Result<String> {
     let kind = ComponentKind::RolloutEngine;
-    let instance = spec
-        .arm
-        .instances
-        .get(&kind)
-        .ok_or_else(|| Error::config("components.rollout_engine", format!("arm `{}` has no rollout engine to answer with", spec.arm.name)))?;
+    let instance = spec.arm.instances.get(&kind).ok_or_else(|| {
+        Error::config(
+            "components.rollout_engine",
+            format!("arm `{}` has no rollout engine to answer with", spec.arm.name),
+        )
+    })?;
     let inst = &spec.cfg.raw.components.of(kind)[instance];
     let t = &spec.cfg.raw.trainer;
     let style = match spec.cfg.raw.data.prompt_style {
@@ -156,7 +178,10 @@ fn build(registry: &mut Registry, spec: &ModelSpec) -> Result<(Box<dyn RolloutEn
     let comps = &spec.cfg.raw.components;
     let instance = |kind: ComponentKind| {
         spec.arm.instances.get(&kind).cloned().ok_or_else(|| {
-            Error::config(format!("components.{}", kind.key()), format!("arm `{}` has none; eval needs one", spec.arm.name))
+            Error::config(
+                format!("components.{}", kind.key()),
+                format!("arm `{}` has none; eval needs one", spec.arm.name),
+            )
         })
     };
     let lid_name = instance(ComponentKind::LanguageId)?;
@@ -215,7 +240,7 @@ fn answer(
     let max_new_tokens = args.max_new_tokens.unwrap_or(t.max_new_tokens);
     let generation = &spec.generation;
     let todo: Vec<usize> =
-        (0..items.len()).filter(|&i| stored.answer(&spec.id, &items[i].key, &generation).is_none()).collect();
+        (0..items.len()).filter(|&i| stored.answer(&spec.id, &items[i].key, generation).is_none()).collect();
     if todo.is_empty() {
         eprintln!("{}: all {} answers are in eval.jsonl", spec.role, items.len());
         return Ok(());
@@ -347,7 +372,8 @@ fn judge_all(
                 response: &a.response,
             });
             let prompt_hash = hash(&text);
-            let done = stored.judgement(&spec.id, &item.key, &prompt_hash, &judge_model).is_some_and(|j| j.label.is_some());
+            let done =
+                stored.judgement(&spec.id, &item.key, &prompt_hash, &judge_model).is_some_and(|j| j.label.is_some());
             if !done {
                 jobs.push(Job { spec: s, item: i, prompt: text, prompt_hash });
             }
@@ -392,7 +418,8 @@ fn judge_all(
                     verdict.error.as_deref().unwrap_or("no label")
                 );
             }
-            let response = stored.answer(&spec.id, &item.key, &spec.generation).map(|a| a.response.clone()).unwrap_or_default();
+            let response =
+                stored.answer(&spec.id, &item.key, &spec.generation).map(|a| a.response.clone()).unwrap_or_default();
             let record = JudgementRecord {
                 model: spec.id.clone(),
                 item: item.key.clone(),
@@ -412,7 +439,7 @@ fn judge_all(
             progress.inc(1);
             // Without a terminal, a line per tenth keeps a log readable.
             let tenth = (jobs.len() as u64 / 10).max(1);
-            if progress.is_hidden() && (progress.position() % tenth == 0 || progress.position() == jobs.len() as u64) {
+            if progress.is_hidden() && (progress.position().is_multiple_of(tenth) || progress.position() == jobs.len() as u64) {
                 eprintln!("judge: {}/{} judged", progress.position(), jobs.len());
             }
         }
@@ -519,9 +546,9 @@ pub fn eval_command(global: &GlobalArgs, args: &EvalArgs) -> Result<String> {
     for spec in &specs {
         let mut these = Vec::with_capacity(items.len());
         for item in &items {
-            let a = stored.answer(&spec.id, &item.key, &spec.generation).ok_or_else(|| {
-                Error::runtime(format!("no answer for {} after answering", item.row))
-            })?;
+            let a = stored
+                .answer(&spec.id, &item.key, &spec.generation)
+                .ok_or_else(|| Error::runtime(format!("no answer for {} after answering", item.row)))?;
             let text = prompt.render(&PromptFields {
                 question: &item.question,
                 gold_answer: &item.gold,

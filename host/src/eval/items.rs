@@ -87,7 +87,11 @@ pub fn parse_language(text: &str) -> Option<Lang> {
         return Some(Lang::new(code));
     }
     let code = t.to_ascii_lowercase();
-    (2..=3).contains(&code.len()).then_some(()).filter(|()| code.bytes().all(|b| b.is_ascii_lowercase())).map(|()| Lang::new(code))
+    (2..=3)
+        .contains(&code.len())
+        .then_some(())
+        .filter(|()| code.bytes().all(|b| b.is_ascii_lowercase()))
+        .map(|()| Lang::new(code))
 }
 
 /// How the judge is told the expected language: `Chinese (zh)`.
@@ -128,10 +132,9 @@ fn stage(path: &Path, staged: &Path, renames: &[(&'static str, String, &'static 
         let fix = |value: &mut Value, at: &str| -> Result<()> {
             let Some(obj) = value.as_object_mut() else { return Ok(()) };
             for (canon, user, flag) in renames {
-                let v = obj
-                    .get(user)
-                    .cloned()
-                    .ok_or_else(|| Error::input(format!("{at}, field `{user}`"), format!("is missing (named by {flag})")))?;
+                let v = obj.get(user).cloned().ok_or_else(|| {
+                    Error::input(format!("{at}, field `{user}`"), format!("is missing (named by {flag})"))
+                })?;
                 obj.insert(canon.to_string(), v);
             }
             Ok(())
@@ -185,8 +188,8 @@ fn stage(path: &Path, staged: &Path, renames: &[(&'static str, String, &'static 
     let out_schema = Arc::new(Schema::new(fields));
     let reader = builder.build().map_err(|e| Error::input(&show, format!("cannot read parquet: {e}")))?;
     let out = std::fs::File::create(staged).map_err(|e| Error::io(staged.display(), e))?;
-    let mut writer =
-        ArrowWriter::try_new(out, out_schema.clone(), None).map_err(|e| Error::runtime(format!("staging {show}: {e}")))?;
+    let mut writer = ArrowWriter::try_new(out, out_schema.clone(), None)
+        .map_err(|e| Error::runtime(format!("staging {show}: {e}")))?;
     for batch in reader {
         let batch = batch.map_err(|e| Error::input(&show, format!("cannot decode parquet data: {e}")))?;
         let columns = sources.iter().map(|&i| batch.column(i).clone()).collect();
@@ -259,7 +262,10 @@ fn item(q: Question, row: String, columns: &Columns, seen: &mut HashMap<String, 
         Some(parse_language(&q.language_name).ok_or_else(|| {
             Error::input(
                 format!("{row}, column `{column}`"),
-                format!("`{}` is not a language code or a language name lrpo knows (use a code such as `hi`)", q.language_name),
+                format!(
+                    "`{}` is not a language code or a language name lrpo knows (use a code such as `hi`)",
+                    q.language_name
+                ),
             )
         })?)
     };
@@ -316,7 +322,8 @@ mod tests {
         assert_eq!(plain[0].question, "问?");
         assert_eq!(plain[1].language, Some(Lang::new("hi")));
         assert_eq!(plain[1].region.as_deref(), Some("India"));
-        let cols = Columns { question: Some("en_question".into()), answer: Some("en_answer".into()), ..Columns::default() };
+        let cols =
+            Columns { question: Some("en_question".into()), answer: Some("en_answer".into()), ..Columns::default() };
         let english = read_items(&file, &cols, &ReadOptions::default(), dir.path()).unwrap();
         assert_eq!((english[0].question.as_str(), english[0].gold.as_str()), ("Q?", "A"));
         // Rows keep the numbers the user's file gives them, and the staged copy is gone.

@@ -189,9 +189,14 @@ impl Judge {
             v.get("data")?.as_array().map(|a| a.iter().filter_map(|m| m["id"].as_str().map(String::from)).collect())
         });
         match listed {
-            Some(ids) if !ids.iter().any(|id| *id == self.settings.model) => Err(Error::config(
+            Some(ids) if !ids.contains(&self.settings.model) => Err(Error::config(
                 "--judge-model",
-                format!("the judge at {} does not serve `{}`; it serves: {}", self.settings.base, self.settings.model, ids.join(", ")),
+                format!(
+                    "the judge at {} does not serve `{}`; it serves: {}",
+                    self.settings.base,
+                    self.settings.model,
+                    ids.join(", ")
+                ),
             )),
             _ => Ok(()),
         }
@@ -223,7 +228,12 @@ impl Judge {
             match why {
                 Failure::Final(why) => return Verdict { label: None, reply, attempts, error: Some(why) },
                 Failure::Transient(why) if attempts > self.settings.retries => {
-                    return Verdict { label: None, reply, attempts, error: Some(format!("{why} (after {attempts} attempts)")) }
+                    return Verdict {
+                        label: None,
+                        reply,
+                        attempts,
+                        error: Some(format!("{why} (after {attempts} attempts)")),
+                    }
                 }
                 Failure::Transient(why) => {
                     tracing::debug!("judge: {why}; retrying in {:.1} s", backoff.as_secs_f64());
@@ -245,9 +255,10 @@ impl Judge {
             ureq::Error::Timeout(_) => {
                 Failure::Transient(format!("no answer within {:.1} s", started.elapsed().as_secs_f64()))
             }
-            ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_) | ureq::Error::HostNotFound => {
-                Failure::Transient(format!("POST {url}: {e}"))
-            }
+            ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+            | ureq::Error::HostNotFound => Failure::Transient(format!("POST {url}: {e}")),
             other => Failure::Final(format!("POST {url}: {other}")),
         })?;
         let status = response.status().as_u16();
@@ -332,11 +343,17 @@ mod tests {
         let mut wrong = client(&server, 2000, 0);
         wrong.settings.model = "gpt-typo".into();
         let err = wrong.check().unwrap_err();
-        assert!(err.is_usage() && err.to_string().contains("gpt-typo") && err.to_string().contains("judge, other"), "{err}");
+        assert!(
+            err.is_usage() && err.to_string().contains("gpt-typo") && err.to_string().contains("judge, other"),
+            "{err}"
+        );
         let url = server.url.clone();
         drop(server);
         std::thread::sleep(Duration::from_millis(50));
-        let gone = Judge::new(JudgeSettings { base: url, ..client(&JudgeServer::start(&[], |_, _| Reply::Status(500)), 500, 0).settings });
+        let gone = Judge::new(JudgeSettings {
+            base: url,
+            ..client(&JudgeServer::start(&[], |_, _| Reply::Status(500)), 500, 0).settings
+        });
         let err = gone.check().unwrap_err();
         assert!(err.is_usage() && err.to_string().contains("cannot reach"), "{err}");
     }

@@ -223,7 +223,10 @@ mod tests {
         let (rows, all) = summarise(&outcomes);
         assert_eq!(rows.iter().map(|r| r.language.as_str()).collect::<Vec<_>>(), ["de", "zh"]);
         let zh = &rows[1];
-        assert_eq!((zh.n, zh.judged, zh.correct, zh.wrong_language, zh.incorrect, zh.judge_failures), (4, 3, 1, 1, 1, 1));
+        assert_eq!(
+            (zh.n, zh.judged, zh.correct, zh.wrong_language, zh.incorrect, zh.judge_failures),
+            (4, 3, 1, 1, 1, 1)
+        );
         assert_eq!(zh.accuracy, Some(1.0 / 3.0));
         assert_eq!(zh.wrong_language_rate, Some(1.0 / 3.0));
         assert_eq!(zh.gate_rate, Some(0.75));

@@ -93,7 +93,10 @@ impl Stored {
                     tracing::warn!("{}, line {}: an unfinished line is ignored ({e})", path.display(), i + 1);
                 }
                 Err(e) => {
-                    return Err(Error::input(format!("{}, line {}", path.display(), i + 1), format!("not an eval record: {e}")))
+                    return Err(Error::input(
+                        format!("{}, line {}", path.display(), i + 1),
+                        format!("not an eval record: {e}"),
+                    ))
                 }
             }
         }
@@ -148,19 +151,26 @@ impl Writer {
         if let Ok(text) = std::fs::read(&path) {
             if !text.is_empty() && text.last() != Some(&b'\n') {
                 let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                let file = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
+                let file =
+                    std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
                 file.set_len(keep as u64).map_err(|e| Error::io(path.display(), e))?;
             }
         }
-        let file =
-            std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(path.display(), e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(path.display(), e))?;
         Ok(Writer { path, file })
     }
 
     pub fn write(&mut self, record: &Record) -> Result<()> {
         let mut line = serde_json::to_string(record).map_err(|e| Error::runtime(e.to_string()))?;
         line.push('\n');
-        self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()).map_err(|e| Error::io(self.path.display(), e))
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|e| Error::io(self.path.display(), e))
     }
 }
 

@@ -150,7 +150,8 @@ fn eval_results(run_dir: &Path) -> Result<Vec<(String, crate::eval::results::Res
 
 /// Accuracy per language and overall, one bar per evaluated model, with Wilson intervals.
 fn eval_chart(name: &str, r: &crate::eval::results::Results) -> String {
-    let mut languages: Vec<String> = r.models.iter().flat_map(|m| m.languages.iter().map(|l| l.language.clone())).collect();
+    let mut languages: Vec<String> =
+        r.models.iter().flat_map(|m| m.languages.iter().map(|l| l.language.clone())).collect();
     languages.sort();
     languages.dedup();
     languages.push("all".into());
@@ -161,16 +162,26 @@ fn eval_chart(name: &str, r: &crate::eval::results::Results) -> String {
             let bars = languages
                 .iter()
                 .map(|lang| {
-                    let row = if lang == "all" { Some(&m.overall) } else { m.languages.iter().find(|l| &l.language == lang) };
+                    let row =
+                        if lang == "all" { Some(&m.overall) } else { m.languages.iter().find(|l| &l.language == lang) };
                     row.and_then(|row| {
-                        Some(Bar { value: row.accuracy?, low: row.ci_low.unwrap_or(0.0), high: row.ci_high.unwrap_or(1.0) })
+                        Some(Bar {
+                            value: row.accuracy?,
+                            low: row.ci_low.unwrap_or(0.0),
+                            high: row.ci_high.unwrap_or(1.0),
+                        })
                     })
                 })
                 .collect();
             (m.role.clone(), bars)
         })
         .collect();
-    bar_chart(&format!("Judge accuracy per language: {name} ({})", r.judge_model), "accuracy (CORRECT / judged)", &languages, &series)
+    bar_chart(
+        &format!("Judge accuracy per language: {name} ({})", r.judge_model),
+        "accuracy (CORRECT / judged)",
+        &languages,
+        &series,
+    )
 }
 
 fn eval_table(r: &crate::eval::results::Results) -> String {

@@ -16,7 +16,6 @@ use lrpo_rollout_vllm::{LaunchConfig, ManagedServer};
 use lrpo_sdk::host::PluginLibrary;
 use serde_json::{json, Value};
 
-pub const MODEL: &str = lrpo_testkit::vllm::MODEL;
 /// The name the shared server serves the model under.
 pub const SERVED: &str = "lrpo-policy";
 
