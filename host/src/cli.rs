@@ -125,7 +125,9 @@ pub struct EvalArgs {
     /// checkpoint) or one checkpoint directory (`RUN_DIR/checkpoints/step_000010`).
     #[arg(long, value_name = "DIR|RUN_DIR[/checkpoint]")]
     pub model: PathBuf,
-    /// A second model or run answered on the same items, for a paired comparison.
+    /// A second model or run answered on the same items, for a paired comparison. A model
+    /// directory here, beside a run as --model and without --config, is answered with that
+    /// run's config.
     #[arg(long, value_name = "MODEL_OR_RUN")]
     pub baseline: Option<PathBuf>,
     /// The questions: LRPO parquet, or JSON lines / a JSON array of

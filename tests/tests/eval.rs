@@ -279,9 +279,8 @@ fn a_trained_run_against_its_base_model_is_paired_and_charted_in_the_report() {
         "--model",
         "runs/toy",
         "--baseline",
+        // No --config: the base model is answered with the run's own config.
         "model",
-        "--config",
-        "run.toml",
         "--data",
         "questions.jsonl",
         "--judge-url",

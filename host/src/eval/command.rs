@@ -47,7 +47,10 @@ fn canonical(path: &Path) -> String {
 /// `--model` / `--baseline`: a checkpoint (host.json), a run directory (config.toml; its newest
 /// checkpoint), or a Hugging Face model directory (config.json or tokenizer.json), answered with
 /// the rollout engine of `--config` (or the default run).
-pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str) -> Result<ModelSpec> {
+///
+/// `like` is a run whose config answers a model directory when `--config` is not given: a base
+/// model against its trained run is then answered by the same engine, prompt style and length.
+pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str, like: Option<&Path>) -> Result<ModelSpec> {
     let flag = format!("--{role}");
     let show = path.display().to_string();
     if !path.is_dir() {
@@ -109,7 +112,13 @@ pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str) -> Re
         };
         return Err(Error::input(show, format!("{why} ({flag})")));
     }
-    let mut cfg = crate::commands::resolved_config(global)?;
+    let mut cfg = match like.filter(|_| global.config.is_none()) {
+        Some(run_dir) => {
+            let sources = Sources { file: Some(run_dir.join("config.toml")), overrides: global.set.clone(), env: true };
+            config::resolve(config::load(&sources)?, &global.plugins, run_dir)?
+        }
+        None => crate::commands::resolved_config(global)?,
+    };
     let dir = path.canonicalize().map_err(|e| Error::io(&show, e))?;
     cfg.raw.model.path = Some(dir.clone());
     let arm = cfg.arms.first().cloned().ok_or_else(|| Error::config("experiment.arms", "no arm to evaluate"))?;
@@ -439,7 +448,9 @@ fn judge_all(
             progress.inc(1);
             // Without a terminal, a line per tenth keeps a log readable.
             let tenth = (jobs.len() as u64 / 10).max(1);
-            if progress.is_hidden() && (progress.position().is_multiple_of(tenth) || progress.position() == jobs.len() as u64) {
+            if progress.is_hidden()
+                && (progress.position().is_multiple_of(tenth) || progress.position() == jobs.len() as u64)
+            {
                 eprintln!("judge: {}/{} judged", progress.position(), jobs.len());
             }
         }
@@ -487,9 +498,11 @@ pub fn eval_command(global: &GlobalArgs, args: &EvalArgs) -> Result<String> {
     };
     let prompt = JudgePrompt::load(args.judge_prompt.as_deref())?;
 
-    let mut specs = vec![resolve_model(global, &args.model, "model")?];
+    let mut specs = vec![resolve_model(global, &args.model, "model", None)?];
     if let Some(b) = &args.baseline {
-        specs.push(resolve_model(global, b, "baseline")?);
+        // A base model directory is answered like the run it is compared with.
+        let like = specs[0].checkpoint.as_ref().and_then(|c| c.parent()).and_then(Path::parent).map(Path::to_path_buf);
+        specs.push(resolve_model(global, b, "baseline", like.as_deref())?);
         if specs[1].id == specs[0].id {
             return Err(Error::config("--baseline", "names the same model as --model"));
         }
