@@ -87,8 +87,8 @@ pub fn parse_label(reply: &str) -> Option<Label> {
     (named == letter).then_some(letter)
 }
 
-/// How the judge is reached.
-#[derive(Debug, Clone)]
+/// How the judge is reached. Its `Debug` leaves the API key out.
+#[derive(Clone)]
 pub struct JudgeSettings {
     /// The base URL, without `/v1` (see [`normalise_url`]).
     pub base: String,
@@ -97,6 +97,19 @@ pub struct JudgeSettings {
     pub timeout: Duration,
     pub retries: u32,
     pub max_tokens: u32,
+}
+
+impl std::fmt::Debug for JudgeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JudgeSettings")
+            .field("base", &self.base)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
 }
 
 /// The outcome of judging one item.
@@ -319,6 +332,7 @@ mod tests {
         let body = &calls[0].body;
         assert_eq!((body["temperature"].as_f64(), body["max_tokens"].as_u64()), (Some(0.0), Some(8)));
         assert_eq!(calls[0].authorization.as_deref(), Some("Bearer sk-test"));
+        assert!(!format!("{:?}", judge.settings()).contains("sk-test"));
     }
 
     #[test]
