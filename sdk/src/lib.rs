@@ -62,6 +62,7 @@ pub mod optimizer;
 pub mod reward_model;
 pub mod rollout_engine;
 pub mod router;
+pub mod schema;
 pub mod types;
 pub mod weights;
 

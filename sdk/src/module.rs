@@ -107,9 +107,18 @@ inventory::collect!(Registration);
 /// Parses the config JSON into the component's config type; errors name the instance.
 pub fn parse_config<T: Component>(kind: ComponentKind, instance: &str, json: &str) -> Result<T::Config> {
     let json = if json.trim().is_empty() { "{}" } else { json };
-    serde_json::from_str(json).map_err(|e| Error::Config {
-        key: format!("components.{}.{instance}.config", kind.key()),
-        message: format!("{} `{}`: {e}", kind.key(), T::NAME),
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let root = format!("components.{}.{instance}.config", kind.key());
+        // The field the error is about (`delay_ms`, `encoder.model_dir`); `.` is the table itself.
+        let key = match e.path().to_string() {
+            p if p == "." => root,
+            p => format!("{root}.{p}"),
+        };
+        // serde_json's position is in the JSON the host made from TOML: no use to the user.
+        let inner = e.into_inner().to_string();
+        let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+        Error::Config { key, message: format!("{} `{}`: {inner}", kind.key(), T::NAME) }
     })
 }
 

@@ -61,6 +61,11 @@ pub fn spawn_run_until(dir: &Path, marker: &Path, limit: std::time::Duration) ->
 
 /// Runs `lrpo-host` with the given arguments in `cwd`, with a clean `LRPO_` environment.
 pub fn run_host(args: &[&str], cwd: &Path) -> Output {
+    run_host_with_env(args, cwd, &[])
+}
+
+/// [`run_host`] with `env` added to the clean environment.
+pub fn run_host_with_env(args: &[&str], cwd: &Path, env: &[(String, String)]) -> Output {
     let mut cmd = Command::new(host_binary());
     cmd.args(args).current_dir(cwd);
     for (k, _) in std::env::vars() {
@@ -68,6 +73,7 @@ pub fn run_host(args: &[&str], cwd: &Path) -> Output {
             cmd.env_remove(k);
         }
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.output().expect("run lrpo-host")
 }
 

@@ -11,9 +11,20 @@ fn repo() -> PathBuf {
 
 struct Case {
     name: String,
+    /// `NAME=VALUE` words before the arguments, set in the command's environment (as a shell
+    /// reads them).
+    env: Vec<(String, String)>,
     args: Vec<String>,
     exit: i32,
     message: String,
+}
+
+/// `LRPO_TRAINER__TOTAL_STEPS=7`: an environment assignment, not an argument.
+fn assignment(word: &str) -> Option<(String, String)> {
+    let (name, value) = word.split_once('=')?;
+    let is_name = name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    is_name.then(|| (name.to_string(), value.to_string()))
 }
 
 /// The rows of the markdown table: `| case | `args` | exit | message |`.
@@ -24,9 +35,12 @@ fn cases() -> Vec<Case> {
         .map(|l| {
             let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
             assert_eq!(cells.len(), 4, "a row has case, args, exit, message: {l}");
+            let words: Vec<&str> = cells[1].trim_matches('`').split(' ').collect();
+            let env: Vec<(String, String)> = words.iter().map_while(|w| assignment(w)).collect();
             Case {
                 name: cells[0].to_string(),
-                args: cells[1].trim_matches('`').split(' ').map(str::to_string).collect(),
+                args: words[env.len()..].iter().map(|w| w.to_string()).collect(),
+                env,
                 exit: cells[2].parse().unwrap_or_else(|_| panic!("exit of `{}`", cells[0])),
                 message: cells[3].to_string(),
             }
@@ -71,18 +85,52 @@ fn fixture() -> tempfile::TempDir {
     let long = "why ".repeat(25_000);
     write_file(d, "long.jsonl", &format!("{{\"prompt\": \"{long}\", \"answer\": \"b\", \"language\": \"en\"}}\n"));
     write_file(d, "klingon.jsonl", "{\"prompt\": \"nuqneH\", \"answer\": \"nuqneH\", \"language\": \"klingon\"}\n");
+    write_file(d, "empty.jsonl", "");
+    write_file(d, "numberquestion.jsonl", "{\"question\": 7, \"answer\": \"b\", \"language\": \"en\"}\n");
+    write_file(d, "dup.toml", "[trainer]\ntotal_steps = 2\ntotal_steps = 3\n");
+    write_file(d, "typo.toml", "[trainr]\ntotal_steps = 2\n");
+    write_file(d, "notes.so", "not a library\n");
+    write_file(d, "scale.txt", "abc\n");
+    std::fs::create_dir(d.join("scale-dir")).unwrap();
+    // A copy of a plugin whose dynamic section is zeroed (the loader's pre-check must catch it).
+    let mut bytes = std::fs::read(d.join("plugins/liblrpo_fixture_toy.so")).unwrap();
+    let (offset, size) = lrpo_host::plugin::dynamic_section(&bytes).expect("a shared library has one");
+    bytes[offset..offset + size].fill(0);
+    std::fs::create_dir(d.join("plugins-zeroed")).unwrap();
+    std::fs::write(d.join("plugins-zeroed/liblrpo_fixture_toy.so"), &bytes).unwrap();
+    // Links to themselves: a library that cannot be looked at, and a plugin "directory" too.
+    std::fs::create_dir(d.join("plugins-loop")).unwrap();
+    std::os::unix::fs::symlink("liblrpo_fixture_toy.so", d.join("plugins-loop/liblrpo_fixture_toy.so")).unwrap();
+    std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
+    // A finished run, and a run whose only checkpoint is damaged.
+    let record = "{\"step\": 1, \"phase\": \"train\"}\n";
+    std::fs::create_dir_all(d.join("runs/old")).unwrap();
+    write_file(&d.join("runs/old"), "metrics.jsonl", record);
+    std::fs::create_dir_all(d.join("runs/damaged/checkpoints/step_000001")).unwrap();
+    write_file(&d.join("runs/damaged"), "metrics.jsonl", record);
+    write_file(&d.join("runs/damaged/checkpoints/step_000001"), "host.json", "{ not json");
     dir
+}
+
+/// Holds the run-directory lock of `runs/locked` as a running trainer would.
+fn hold_lock(dir: &Path) -> std::fs::File {
+    std::fs::create_dir_all(dir.join("runs/locked")).unwrap();
+    let file = std::fs::File::create(dir.join("runs/locked/.lock")).unwrap();
+    file.try_lock().expect("lock runs/locked");
+    std::fs::write(dir.join("runs/locked/.lock"), "4242\n").unwrap();
+    file
 }
 
 #[test]
 fn every_bad_input_in_the_table_is_refused_as_documented() {
     let cases = cases();
-    assert!(cases.len() >= 50, "the table holds {} cases", cases.len());
+    assert!(cases.len() >= 86, "the table holds {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         let dir = fixture();
+        let _lock = hold_lock(dir.path());
         let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
-        let out = run_host(&args, dir.path());
+        let out = run_host_with_env(&args, dir.path(), &case.env);
         let text = format!("{}{}", stderr(&out), stdout(&out));
         let code = out.status.code().unwrap_or(-1);
         if code != case.exit || !text.contains(&case.message) {

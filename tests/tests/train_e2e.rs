@@ -316,3 +316,37 @@ fn a_truncated_newest_checkpoint_is_named_and_the_previous_one_resumes() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("no checkpoint loads"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_costs_no_step_but_the_last_one_fails_the_run() {
+    // A file where step 2's checkpoint directory would go makes that save fail (as a full disk
+    // would) without touching the others.
+    let dir = setup(0, &[("lrpo", "lrpo-bandit")]);
+    let run = dir.path().join("runs/e2e");
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    std::fs::write(run.join("checkpoints/step_000002"), "in the way").unwrap();
+    let out = train_command(dir.path(), &[]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("checkpoint of step 2 not written") && err.contains("step_000002"), "{err}");
+    assert!(err.contains("training goes on and the next save tries again"), "{err}");
+    assert_eq!(run_metrics(&run).iter().filter(|r| r["phase"] == "train").count(), 6, "every step trained");
+    assert_eq!(complete_checkpoints(&run), vec![(4, true), (6, true)]);
+    let leftovers: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no half-written checkpoint is left: {leftovers:?}");
+
+    // The last save has nothing after it to make up for it: exit 1, naming what is left.
+    let dir = setup(0, &[("lrpo", "lrpo-bandit")]);
+    let run = dir.path().join("runs/e2e");
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    std::fs::write(run.join("checkpoints/step_000006"), "in the way").unwrap();
+    let out = train_command(dir.path(), &[]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the last checkpoint (step 6) could not be written"), "{err}");
+    assert!(err.contains("checkpoints/step_000004, and `--resume auto` continues from it"), "{err}");
+}

@@ -82,7 +82,7 @@ fn components() -> ArmComponents {
     ArmComponents {
         router: Some(Box::new(RoundRobin { next: 0, seen: 0.0 })),
         language_id: Box::new(MarkerLid),
-        reward_model: RewardStack::single(Box::new(LengthReward)),
+        reward_model: RewardStack::single(Box::new(LengthReward::default())),
         rollout_engine: Box::new(SeededEngine::new("e", Default::default()).unwrap()),
         optimizer: Box::new(ScalarOptimizer::new("o", Default::default()).unwrap()),
     }

@@ -1,7 +1,7 @@
 //! `lrpo-host plugins list`.
 
 use crate::cli::GlobalArgs;
-use crate::plugin::{list_libraries, open_library, Manifest};
+use crate::plugin::{check_plugin_dir, list_libraries, open_library, Manifest};
 use lrpo_core::{Error, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -29,9 +29,7 @@ pub fn list_plugins(global: &GlobalArgs, json: bool) -> Result<(String, bool)> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut entries = Vec::new();
     for dir in &dirs {
-        if !dir.is_dir() {
-            return Err(Error::config("--plugins", format!("{} is not a directory", dir.display())));
-        }
+        check_plugin_dir(dir).map_err(|m| Error::config("--plugins", m))?;
         for path in list_libraries(dir) {
             let (manifest, error) = match open_library(&path, threads) {
                 Ok(p) => (Some(p.manifest), None),

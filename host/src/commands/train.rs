@@ -19,10 +19,17 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     // The inputs first: a bad model path or data file is reported before any model loads.
     cfg.check_model_path()?;
     let data = RunData::read(&cfg)?;
-    // Every arm is built and checked before any trains, so a mistake in the last arm is
-    // reported at start-up, not after the first arm's run.
+    let arm_dir = |name: &str| if cfg.arms.len() > 1 { base_dir.join(name) } else { base_dir.clone() };
+    // Every arm's inputs are checked before any model loads, and every arm is built before any
+    // trains, so a mistake in the last arm is reported at once, not after the first arm's run.
+    for arm in &cfg.arms {
+        registry.set_run_dir(&arm_dir(&arm.name));
+        registry.check_arm(arm, &cfg.raw.components)?;
+    }
     let mut trainers = Vec::with_capacity(cfg.arms.len());
     for arm in &cfg.arms {
+        let run_dir = arm_dir(&arm.name);
+        registry.set_run_dir(&run_dir);
         let parts = registry.build_arm(arm, &cfg.raw.components)?;
         eprintln!("arm `{}`:", arm.name);
         for ((kind, instance), part) in arm.instances.iter().zip(&parts) {
@@ -43,7 +50,6 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             );
         }
         let components = ArmComponents::assemble(&arm.name, parts, &arm.rewards)?;
-        let run_dir = if cfg.arms.len() > 1 { base_dir.join(&arm.name) } else { base_dir.clone() };
         let mut trainer = Trainer::with_data(cfg.clone(), components, &run_dir, data.clone())?;
         if resume {
             if let Some(step) = trainer.resume()? {

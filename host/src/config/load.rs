@@ -18,15 +18,22 @@ pub struct Sources {
     pub env: bool,
 }
 
-/// Top-level sections; `LRPO_` variables outside them (like `LRPO_CACHE_DIR`) are not config.
+/// Top-level sections; flat `LRPO_` variables outside them (like `LRPO_CACHE_DIR`) are not config.
 const SECTIONS: [&str; 8] = ["run", "plugins", "model", "data", "trainer", "components", "reward", "experiment"];
 
 pub fn load(sources: &Sources) -> Result<RawConfig> {
     let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
     let file_table = match &sources.file {
         Some(file) => {
-            if !file.is_file() {
-                return Err(Error::input(file.display().to_string(), "config file not found"));
+            match std::fs::metadata(file) {
+                Ok(m) if m.is_dir() => {
+                    return Err(Error::input(file.display().to_string(), "is a directory, not a config file"));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::input(file.display().to_string(), "config file not found"));
+                }
+                Err(e) => return Err(Error::input(file.display().to_string(), format!("cannot read: {e}"))),
             }
             let text = std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?;
             let table = toml::from_str::<toml::Table>(&text)
@@ -46,9 +53,12 @@ pub fn load(sources: &Sources) -> Result<RawConfig> {
         fig = fig.merge(
             Env::prefixed("LRPO_")
                 .split("__")
+                // A nested name (`__`) is meant as config even when its section is misspelt
+                // (`LRPO_TRAINR__TOTAL_STEPS` is refused as an unknown key, not ignored); a flat
+                // one (`LRPO_CACHE_DIR`) is config only when it names a section.
                 .filter(|k| {
                     let section = k.as_str().split('.').next().unwrap_or_default();
-                    SECTIONS.iter().any(|s| section.eq_ignore_ascii_case(s))
+                    k.as_str().contains('.') || SECTIONS.iter().any(|s| section.eq_ignore_ascii_case(s))
                 })
                 .map(|k| k.as_str().to_ascii_lowercase().into()),
         );
@@ -104,9 +114,19 @@ fn figment_error(err: figment::Error, sources: &Sources) -> Error {
         let k = k.trim();
         !key.is_empty() && (key == k || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
     });
+    // The environment provider names no variable: find the one that sets this key.
+    let is_env = first.metadata.as_ref().is_some_and(|m| m.name.contains("environment"));
+    let from_env = std::env::vars().filter(|_| is_env).find(|(name, _)| {
+        let k = name.strip_prefix("LRPO_").unwrap_or_default().to_ascii_lowercase().replace("__", ".");
+        !key.is_empty() && (key == k || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
+    });
     let source = match (first.metadata.as_ref().and_then(|m| m.source.as_ref()), from_set) {
         // --set values are merged from code, whose "source" would be a line of this file.
         (_, Some((k, v))) => format!(" (from --set {}={})", k.trim(), v.trim()),
+        (_, None) if from_env.is_some() => {
+            let (name, value) = from_env.unwrap_or_default();
+            format!(" (from the environment: {name}={value})")
+        }
         (Some(figment::Source::Code(_)), None) => " (in the built-in defaults)".to_string(),
         (Some(s), None) => format!(" (from {s})"),
         (None, None) => sources.file.as_ref().map(|f| format!(" (in {})", f.display())).unwrap_or_default(),

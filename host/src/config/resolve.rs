@@ -97,9 +97,9 @@ pub fn resolve(mut raw: RawConfig, cli_plugin_dirs: &[PathBuf], base: &Path) -> 
     let mut plugin_dirs: Vec<PathBuf> = cli_plugin_dirs.iter().map(|d| abs(d, &cwd)).collect();
     plugin_dirs.extend(raw.plugins.dirs.iter().map(|d| abs(d, base)));
     for (i, dir) in plugin_dirs.iter().enumerate() {
-        if !dir.is_dir() {
+        if let Err(message) = crate::plugin::check_plugin_dir(dir) {
             let key = if i < cli_plugin_dirs.len() { "--plugins".to_string() } else { "plugins.dirs".to_string() };
-            return Err(Error::config(key, format!("{} is not a directory", dir.display())));
+            return Err(Error::config(key, message));
         }
     }
     raw.plugins.dirs = raw.plugins.dirs.iter().map(|d| abs(d, base)).collect();
@@ -440,6 +440,6 @@ mod tests {
     #[test]
     fn plugin_dirs_must_exist() {
         let err = resolve(RawConfig::default(), &[PathBuf::from("/no/such/dir")], Path::new("/")).unwrap_err();
-        assert_eq!(err.to_string(), "config `--plugins`: /no/such/dir is not a directory");
+        assert_eq!(err.to_string(), "config `--plugins`: /no/such/dir is not a directory (it does not exist)");
     }
 }

@@ -132,6 +132,10 @@ fn json_batches(path: &Path) -> Result<(Arc<Schema>, Vec<RecordBatch>, usize)> {
         }
         rows
     };
+    if rows.is_empty() {
+        // Without rows there is no layout to map, and "column missing" would mislead.
+        return Err(Error::input(&location, "holds no rows (the file is empty)"));
+    }
     if let Some(i) = rows.iter().position(|r| !r.is_object()) {
         return Err(Error::input(format!("{location}, row {}", i + 1), "is not a JSON object"));
     }

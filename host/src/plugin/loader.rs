@@ -46,8 +46,15 @@ pub fn find_library(name: &str, dirs: &[PathBuf]) -> Result<PathBuf> {
         return Ok(PathBuf::from(name));
     }
     let file = library_file_name(name);
-    if let Some(found) = dirs.iter().map(|d| d.join(&file)).find(|p| p.exists()) {
-        return Ok(found);
+    for path in dirs.iter().map(|d| d.join(&file)) {
+        // Only a library that is not there sends the search on: one that cannot be looked at
+        // (a directory without search permission, a symlink loop) must not silently give way
+        // to a library of the same name further down the path.
+        match std::fs::metadata(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(plugin_error(&path, format!("cannot be read: {e}"))),
+        }
     }
     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     let mut present: Vec<String> =
@@ -61,6 +68,20 @@ pub fn find_library(name: &str, dirs: &[PathBuf]) -> Result<PathBuf> {
         plugin: file,
         message: format!("file missing: searched {searched}; libraries found there: {present}"),
     })
+}
+
+/// Checks a plugin directory: it exists, is a directory and can be listed. The message says
+/// which, with the system's reason (e.g. "permission denied"), not just "missing".
+pub fn check_plugin_dir(dir: &Path) -> std::result::Result<(), String> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("{shown} is not a directory (it does not exist)"))
+        }
+        Err(e) => Err(format!("{shown}: cannot be read: {e}")),
+        Ok(m) if !m.is_dir() => Err(format!("{shown} is not a directory")),
+        Ok(_) => std::fs::read_dir(dir).map(|_| ()).map_err(|e| format!("{shown}: cannot be read: {e}")),
+    }
 }
 
 /// Every `lib*.so` in a directory, sorted.

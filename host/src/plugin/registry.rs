@@ -1,12 +1,12 @@
 //! The libraries a run uses, opened on first need, and the components built from them.
 
 use super::policy::{check_one_policy, policy_models, PolicyDefaults, PolicyModel};
-use super::{check_plugin_name, find_library, open_library, AnyComponent, PluginLibrary};
+use super::{check_inputs, check_plugin_name, find_library, open_library, AnyComponent, PluginLibrary};
 use crate::config::{with_suggestion, Arm, ComponentsConfig, InstanceConfig};
 use lrpo_core::{ComponentKind, Error, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub struct Registry {
     dirs: Vec<PathBuf>,
@@ -14,11 +14,19 @@ pub struct Registry {
     expected_libtorch: Option<String>,
     loaded: BTreeMap<String, PluginLibrary>,
     policy: PolicyDefaults,
+    run_dir: Option<PathBuf>,
 }
 
 impl Registry {
     pub fn new(dirs: Vec<PathBuf>, threads: usize, expected_libtorch: Option<String>) -> Self {
-        Registry { dirs, threads, expected_libtorch, loaded: BTreeMap::new(), policy: PolicyDefaults::default() }
+        Registry {
+            dirs,
+            threads,
+            expected_libtorch,
+            loaded: BTreeMap::new(),
+            policy: PolicyDefaults::default(),
+            run_dir: None,
+        }
     }
 
     /// Hands `policy` (the run's model path and rollout temperature) to the policy-side
@@ -26,6 +34,12 @@ impl Registry {
     pub fn with_policy(mut self, policy: PolicyDefaults) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// The run (or arm) directory handed as `run_dir` to the components built from now on that
+    /// declare that key and leave it unset (e.g. the vLLM engine's server log goes there).
+    pub fn set_run_dir(&mut self, dir: &Path) {
+        self.run_dir = Some(dir.to_path_buf());
     }
 
     /// Opens `lib<name>.so` once; later calls return the same library.
@@ -86,11 +100,16 @@ impl Registry {
         };
         check_plugin_name(&cfg.plugin).map_err(|m| Error::config(format!("{table}.plugin"), m))?;
         let policy = self.policy.clone();
+        let run_dir = self.run_dir.clone();
         let library = self.load(&cfg.plugin)?;
         // A component the library lacks is reported by `instantiate`, with the list it has.
         if let Some(info) = library.manifest.component(kind, &cfg.kind) {
             for (key, source) in policy.fill(kind, &info.config_schema, &mut json) {
                 tracing::debug!("{table}.config.{key} = {} (from {source})", json[&key]);
+            }
+            let declares = |key: &str| info.config_schema.get("properties").and_then(|p| p.get(key)).is_some();
+            if let Some(dir) = run_dir.filter(|_| declares("run_dir") && !json.contains_key("run_dir")) {
+                json.insert("run_dir".into(), Value::from(dir.display().to_string()));
             }
         }
         Ok(json)
@@ -118,35 +137,44 @@ impl Registry {
         })
     }
 
-    /// Builds every component an arm names, in the arm's kind order (fresh instances: arms
-    /// never share state); `ArmComponents::assemble` checks that they make a whole arm.
-    /// Checks before any model loads that the arm's policy-side components read one tokenizer
-    /// and chat template.
-    pub fn build_arm(&mut self, arm: &Arm, comps: &ComponentsConfig) -> Result<Vec<AnyComponent>> {
-        let mut configs = Vec::with_capacity(arm.instances.len());
+    /// The effective configs of every component an arm names (the arm's instances in kind
+    /// order, then its reward parts), checked without building anything: the input files and
+    /// directories their schemas declare exist, and the policy-side components read one
+    /// tokenizer and chat template. `train` checks every arm so before any model loads.
+    pub fn check_arm(&mut self, arm: &Arm, comps: &ComponentsConfig) -> Result<Vec<Map<String, Value>>> {
+        let mut configs = Vec::with_capacity(arm.instances.len() + arm.rewards.len());
         let mut models: Vec<PolicyModel> = self
             .policy
             .model_dir
             .iter()
             .map(|dir| PolicyModel { key: "model.path".into(), dir: dir.clone() })
             .collect();
-        for (&kind, instance) in &arm.instances {
-            let json = self.effective_config(kind, instance, &comps.of(kind)[instance])?;
+        let parts = arm.rewards.iter().map(|p| (ComponentKind::RewardModel, &p.instance));
+        for (kind, instance) in arm.instances.iter().map(|(k, i)| (*k, i)).chain(parts) {
+            let cfg = &comps.of(kind)[instance];
+            let json = self.effective_config(kind, instance, cfg)?;
+            if let Some(info) = self.loaded[&cfg.plugin].manifest.component(kind, &cfg.kind) {
+                check_inputs(&format!("components.{}.{instance}", kind.key()), &info.config_schema, &json)?;
+            }
             models.extend(policy_models(kind, instance, &json));
             configs.push(json);
         }
         check_one_policy(&models)?;
-        let mut built = arm
-            .instances
+        Ok(configs)
+    }
+
+    /// Builds every component an arm names, in the arm's kind order, then its reward parts
+    /// (fresh instances: arms never share state), after [`Registry::check_arm`];
+    /// `ArmComponents::assemble` checks that they make a whole arm.
+    pub fn build_arm(&mut self, arm: &Arm, comps: &ComponentsConfig) -> Result<Vec<AnyComponent>> {
+        let configs = self.check_arm(arm, comps)?;
+        let parts = arm.rewards.iter().map(|p| (ComponentKind::RewardModel, &p.instance));
+        arm.instances
             .iter()
+            .map(|(k, i)| (*k, i))
+            .chain(parts)
             .zip(&configs)
-            .map(|((&kind, instance), json)| self.instantiate_with(kind, instance, &comps.of(kind)[instance], json))
-            .collect::<Result<Vec<_>>>()?;
-        // `[[reward.parts]]`: the reward models, in part order, after the other kinds.
-        for part in &arm.rewards {
-            let kind = ComponentKind::RewardModel;
-            built.push(self.instantiate(kind, &part.instance, &comps.of(kind)[&part.instance])?);
-        }
-        Ok(built)
+            .map(|((kind, instance), json)| self.instantiate_with(kind, instance, &comps.of(kind)[instance], json))
+            .collect()
     }
 }

@@ -33,22 +33,31 @@ pub fn save(run_dir: &Path, state: &HostState, components: &[(&str, Vec<u8>)]) -
     let root = run_dir.join("checkpoints");
     std::fs::create_dir_all(&root).map_err(|e| Error::io(root.display(), e))?;
     let tmp = root.join(format!(".tmp-step_{:06}", state.step));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+    let saved = write_and_publish(run_dir, &tmp, state, components);
+    if saved.is_err() {
+        // A half-written checkpoint is never read (no rename), but it holds disk the run may need.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    saved
+}
+
+fn write_and_publish(run_dir: &Path, tmp: &Path, state: &HostState, components: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(tmp);
+    std::fs::create_dir_all(tmp).map_err(|e| Error::io(tmp.display(), e))?;
     let host = serde_json::to_vec_pretty(state).map_err(|e| Error::runtime(e.to_string()))?;
     std::fs::write(tmp.join("host.json"), host).map_err(|e| Error::io(tmp.display(), e))?;
     for (name, bytes) in components {
         std::fs::write(tmp.join(format!("{name}.state")), bytes).map_err(|e| Error::io(tmp.display(), e))?;
     }
     // Make the files durable before the rename publishes them.
-    for entry in std::fs::read_dir(&tmp).map_err(|e| Error::io(tmp.display(), e))?.flatten() {
+    for entry in std::fs::read_dir(tmp).map_err(|e| Error::io(tmp.display(), e))?.flatten() {
         if let Ok(f) = std::fs::File::open(entry.path()) {
             let _ = f.sync_all();
         }
     }
     let dir = checkpoint_dir(run_dir, state.step);
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(dir.display(), e))?;
+    std::fs::rename(tmp, &dir).map_err(|e| Error::io(dir.display(), e))?;
     Ok(dir)
 }
 

@@ -311,7 +311,25 @@ impl Trainer {
                 on_step(&val, None);
             }
             if t.save_freq > 0 && (self.step.is_multiple_of(t.save_freq) || self.step == self.total_steps) {
-                self.save_checkpoint()?;
+                if let Err(e) = self.save_checkpoint() {
+                    // The trained state is still in memory: a save that fails (a full disk, a
+                    // file system gone for a moment) costs nothing until the run ends, so the
+                    // run goes on and the next save tries again; only the last save must land.
+                    let newest =
+                        checkpoint::latest(&self.run_dir).map_or("none".to_string(), |d| d.display().to_string());
+                    if self.step == self.total_steps {
+                        return Err(Error::runtime(format!(
+                            "the last checkpoint (step {}) could not be written: {e}; the newest complete \
+                             checkpoint is {newest}, and `--resume auto` continues from it",
+                            self.step
+                        )));
+                    }
+                    tracing::warn!(
+                        "checkpoint of step {} not written: {e}; training goes on and the next save tries \
+                         again (newest complete checkpoint: {newest})",
+                        self.step
+                    );
+                }
             }
             last = Some(record);
         }

@@ -25,6 +25,7 @@ pub fn default_model_path() -> PathBuf {
 #[serde(default, deny_unknown_fields)]
 pub struct FastTextConfig {
     /// fastText model (`.ftz` or `.bin`); default: `lid.176.ftz` in the model cache.
+    #[schemars(schema_with = "lrpo_sdk::schema::input_file")]
     pub model_path: Option<PathBuf>,
     /// Language codes that may be reported; any other prediction becomes "none".
     /// Default: the 15 LRPO languages.

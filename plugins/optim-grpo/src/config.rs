@@ -57,8 +57,10 @@ pub enum LrSchedule {
 #[serde(default, deny_unknown_fields)]
 pub struct GrpoConfig {
     /// Policy model directory in Hugging Face layout; default: the cached SmolLM2-135M-Instruct.
+    #[schemars(schema_with = "lrpo_sdk::schema::input_dir")]
     pub model_dir: Option<PathBuf>,
     /// Reference model directory; default: `model_dir` (the frozen initial policy).
+    #[schemars(schema_with = "lrpo_sdk::schema::input_dir")]
     pub ref_model_dir: Option<PathBuf>,
     /// Weight dtype: f32, bf16 or f16.
     pub dtype: String,

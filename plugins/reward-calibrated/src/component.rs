@@ -20,6 +20,7 @@ pub struct CalibratedEmbeddingConfig {
     pub encoder: EncoderConfig,
     /// Pair statistics CSV (spec §9 format; `lrpo-calibrate` writes one for the encoder in use).
     /// Without it cosines pass through uncalibrated.
+    #[schemars(schema_with = "lrpo_sdk::schema::input_file")]
     pub pair_stats: Option<PathBuf>,
     /// K in the shrinkage α = n / (n + K); 0 (the reference) applies the full shift.
     pub shrinkage_k: f64,

@@ -23,6 +23,7 @@ pub struct EncoderConfig {
     /// Model name in the lrpo model cache (`lrpo_core::paths::model_dir`).
     pub model: String,
     /// A Hugging Face layout directory; overrides `model`.
+    #[schemars(schema_with = "lrpo_sdk::schema::input_dir")]
     pub model_dir: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,

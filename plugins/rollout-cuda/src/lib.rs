@@ -32,6 +32,7 @@ pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 #[serde(default, deny_unknown_fields)]
 pub struct SamplerConfig {
     /// Hugging Face layout model directory; default: the SmolLM2-135M-Instruct cache directory.
+    #[schemars(schema_with = "lrpo_sdk::schema::input_dir")]
     pub model_dir: Option<PathBuf>,
     /// Weight dtype: f32, bf16 or f16.
     pub dtype: String,

@@ -26,6 +26,7 @@ pub struct VllmConfig {
     /// Hugging Face model directory the server's weights came from: its tokenizer encodes the
     /// prompts, its config.json goes with every weight sync. Default: the imported
     /// SmolLM2-135M-Instruct in the model cache.
+    #[schemars(schema_with = "lrpo_sdk::schema::input_dir")]
     pub model_dir: Option<PathBuf>,
     /// Longest a call may take, retries included; a dead server ends a run within this.
     pub timeout_s: f64,
@@ -44,8 +45,8 @@ pub struct VllmConfig {
     /// the trainer's CPU), or bf16 / f16 / f32 (the server casts to its own dtype anyway; bf16
     /// halves what an f32 policy puts on a shared file system).
     pub weights_dtype: String,
-    /// The run directory, home of `vllm.log` and `vllm-weights/` unless those are given; meant
-    /// to be handed in by the host. Without it both go to a directory under the system temp dir.
+    /// The run directory, home of `vllm.log` and `vllm-weights/` unless those are given; the
+    /// host sets it to the arm's run directory. Without it both go under the system temp dir.
     pub run_dir: Option<PathBuf>,
     /// Name of an environment variable holding the server's API key (sent as a bearer token).
     /// The key itself never appears in a config or a log.

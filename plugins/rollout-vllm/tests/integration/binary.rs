@@ -1,11 +1,14 @@
-//! The real `lrpo-host` binary with `vllm` as its rollout engine: training steps, a server
-//! killed mid-run, a wrong URL or model name at start-up, `plugins list`.
+//! The real `lrpo-host` binary with `vllm` as its rollout engine: training steps and the
+//! export of their result served by vLLM, a server killed mid-run, a wrong URL or model name at
+//! start-up, `plugins list`.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use lrpo_core::{ComponentKind, RolloutEngine, SamplingParams};
+use lrpo_rollout_vllm::ManagedServer;
 
 const LIBRARIES: [&str; 3] = ["lrpo_rollout_vllm", "lrpo_optim_grpo", "lrpo_fixture_toy"];
 
@@ -89,6 +92,28 @@ fn two_training_steps_with_vllm_as_the_rollout_engine() {
         assert!(rec["response_tokens"]["mean"].as_f64().is_some_and(|l| l > 0.0), "{rec}");
     }
     assert!(dir.path().join("runs/vllm/checkpoints/step_000002/host.json").is_file());
+    drop(_weights);
+
+    // The trained policy taken away with `lrpo-host export` is a model vLLM serves as it is,
+    // and serves as the in-process sampler reads it.
+    let out = host(dir.path(), &["export", "runs/vllm", "--out", "exported"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let exported = dir.path().join("exported");
+    let _slot = second_server_slot();
+    let log = dir.path().join("exported-vllm.log");
+    let server =
+        ManagedServer::start(&launch_config(&log), "exported", &exported, &log).unwrap_or_else(|e| panic!("{e}"));
+    server.wait_ready(Duration::from_secs(600)).unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        serde_json::json!({ "url": server.url, "model": "exported", "model_dir": exported, "timeout_s": 120.0 });
+    let engine = library("lrpo_rollout_vllm")
+        .instantiate(ComponentKind::RolloutEngine, "vllm", "vllm", &config.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let requests = crate::parity::requests(&chat_prompts(), 1, SamplingParams::greedy(), 24);
+    let served = Box::<dyn RolloutEngine>::try_from(engine).unwrap().generate(&requests).unwrap();
+    let reference = sampler_on(&exported).generate(&requests).unwrap();
+    let full = crate::parity::assert_greedy_agree(&exported, &served, &reference);
+    assert!(full >= 4, "only {full} of 8 prompts agree fully");
 }
 
 #[test]
@@ -144,20 +169,20 @@ fn server_child(host_pid: u32) -> Option<u32> {
 
 #[test]
 fn a_server_killed_mid_run_ends_it_with_exit_1_and_leaves_nothing_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("vllm.log");
-    let launch = launch_config(&log);
+    // No log_file: the server's log goes to the run directory the host hands the engine.
+    let launch = launch_config(Path::new("unused"));
     let toml_list = |v: &[String]| v.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
     let env: Vec<String> = launch.env.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
     let engine = format!(
         "{{ timeout_s = 120.0, max_retries = 2, launch = {{ program = {:?}, extra_args = [{}], env = {{ {} }}, \
-         log_file = {:?}, start_timeout_s = 600.0 }} }}",
+         start_timeout_s = 600.0 }} }}",
         launch.program,
         toml_list(&launch.extra_args),
         env.join(", "),
-        log.display().to_string()
     );
     let run = setup(&engine, 50);
+    let log = run.path().join("runs/vllm/vllm.log");
+    let _slot = second_server_slot();
     // To a file: a pipe nobody reads while the run goes on could fill and stall it.
     let err_path = run.path().join("stderr.txt");
     let err_file = std::fs::File::create(&err_path).unwrap();

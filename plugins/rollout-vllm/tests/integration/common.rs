@@ -60,6 +60,13 @@ pub fn launch_config(log_file: &Path) -> LaunchConfig {
     launch
 }
 
+/// Held by a test while it runs a server besides the shared one: at most two at once fit in
+/// memory next to a training policy.
+pub fn second_server_slot() -> MutexGuard<'static, ()> {
+    static SLOT: Mutex<()> = Mutex::new(());
+    SLOT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The shared server, started by the first test that asks (about a minute on 2 cores).
 pub fn shared() -> &'static Shared {
     static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
@@ -119,7 +126,12 @@ pub fn vllm_engine(extra: Value) -> Box<dyn RolloutEngine> {
 
 /// The in-process libtorch `sampler` on the same model, f32 on the CPU.
 pub fn sampler() -> Box<dyn RolloutEngine> {
-    let config = json!({ "model_dir": model_dir(), "device": "cpu", "dtype": "f32" });
+    sampler_on(&model_dir())
+}
+
+/// The `sampler` on the model in `dir`, f32 on the CPU.
+pub fn sampler_on(dir: &Path) -> Box<dyn RolloutEngine> {
+    let config = json!({ "model_dir": dir, "device": "cpu", "dtype": "f32" });
     let built = library("lrpo_rollout_cuda")
         .instantiate(ComponentKind::RolloutEngine, "sampler", "sampler", &config.to_string())
         .unwrap_or_else(|e| panic!("{e}"));
