@@ -200,8 +200,12 @@ pub struct EvalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AbCommand {
-    /// Per arm: final and mean reward, reward per language, validation score, with 95%
-    /// bootstrap intervals; then which differences between arms are significant.
+    /// Per arm: how training reward and gate rate moved (last fifth of the steps against the
+    /// first, 95% moving-block bootstrap, which respects that neighbouring steps are alike),
+    /// reward per language, the held-out validation before and after (paired by question), and
+    /// each router's final probabilities against the reward per language (Spearman's rank
+    /// correlation); then the arms against each other on the held-out questions and on the
+    /// training reward. Plots go to RUN_DIR/report/ab_*.svg.
     Report {
         /// The run directory (`<run.out_dir>/<run.name>`), holding one directory per arm.
         run_dir: PathBuf,

@@ -23,9 +23,11 @@ fn main() -> ExitCode {
         Command::Export { path, out, dtype, force } => {
             lrpo_host::export::export_command(global, &path, &out, dtype, force).map(|s| (s, true))
         }
-        Command::Ab(AbCommand::Report { run_dir }) => {
-            lrpo_host::report::ab_report(&run_dir).map(|r| (r.to_string(), true))
-        }
+        Command::Ab(AbCommand::Report { run_dir }) => lrpo_host::report::ab_report(&run_dir).and_then(|r| {
+            let plots = lrpo_host::report::write_ab_plots(&run_dir, &r)?;
+            let list: Vec<String> = plots.iter().map(|p| format!("wrote {}\n", p.display())).collect();
+            Ok((format!("{r}{}", list.concat()), true))
+        }),
         Command::Eval(args) => lrpo_host::eval::eval_command(global, &args).map(|s| (s, true)),
         Command::Data(DataCommand::Check { file }) => commands::resolved_config(global)
             .and_then(|cfg| data::check_with(&file, &cfg.read_options()))

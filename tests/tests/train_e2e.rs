@@ -19,7 +19,8 @@ fn config(dir: &Path, delay_ms: u64, routers: &[(&str, &str)]) -> PathBuf {
         data("train.parquet"),
         data("test.parquet")
     );
-    for (name, kind) in routers {
+    // Kind `none`: an arm without a router (plain GRPO), so no component table.
+    for (name, kind) in routers.iter().filter(|(_, k)| *k != "none") {
         let cfg = match *kind {
             "lrpo-bandit" | "thompson" => "update_every = 1, log_every = 1, orig_lang_min = 1, seed = 7",
             _ => "orig_lang_min = 1, seed = 7",
@@ -35,8 +36,9 @@ fn config(dir: &Path, delay_ms: u64, routers: &[(&str, &str)]) -> PathBuf {
          [components.optimizer.scalar]\nplugin = \"lrpo_fixture_toy\"\nkind = \"scalar\"\n"
     );
     if routers.len() > 1 {
-        for (name, _) in routers {
-            text += &format!("\n[[experiment.arms]]\nname = \"{name}\"\nrouter = \"{name}\"\n");
+        for (name, kind) in routers {
+            let router = if *kind == "none" { "none" } else { name };
+            text += &format!("\n[[experiment.arms]]\nname = \"{name}\"\nrouter = \"{router}\"\n");
         }
     }
     write_file(dir, "run.toml", &text)
@@ -116,24 +118,47 @@ fn killed_run_resumes_to_the_same_metrics() {
 }
 
 #[test]
-fn ab_arms_with_two_router_kinds() {
-    let dir = setup(0, &[("bandit", "lrpo-bandit"), ("uniform", "uniform")]);
-    let out = train_command(dir.path(), &[]).output().unwrap();
+fn ab_arms_with_two_router_kinds_and_none() {
+    let dir = setup(0, &[("bandit", "lrpo-bandit"), ("uniform", "uniform"), ("mono", "none")]);
+    let out = train_command(dir.path(), &["--set", "trainer.val_before_train=true"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let a = run_metrics(&dir.path().join("runs/e2e/bandit"));
     let b = run_metrics(&dir.path().join("runs/e2e/uniform"));
-    assert_eq!(a.len(), 8);
-    assert_eq!(b.len(), 8);
+    let mono = run_metrics(&dir.path().join("runs/e2e/mono"));
+    assert_eq!((a.len(), b.len(), mono.len()), (9, 9, 9), "6 steps and 3 validations each");
     // Same data order and seeds: the first batch's questions, hence routed copy counts per
     // group, match; the routers' choices are what differs.
-    assert_eq!(a[0]["reward"]["count"], b[0]["reward"]["count"]);
+    assert_eq!(a[1]["reward"]["count"], b[1]["reward"]["count"]);
+    // Without a router every copy keeps its question's language: the routed languages are
+    // exactly the batch's question languages, never the 6 of 8 a router spreads.
+    for rec in mono.iter().filter(|r| r["phase"] == "train") {
+        let routed: Vec<&String> = rec["routed"].as_object().unwrap().keys().collect();
+        assert!(routed.len() <= 4, "at most one language per question: {routed:?}");
+    }
+    assert!(
+        !dir.path().join("runs/e2e/mono/router_log.jsonl").exists() || {
+            std::fs::read_to_string(dir.path().join("runs/e2e/mono/router_log.jsonl")).unwrap().is_empty()
+        }
+    );
+    // Validation keeps each question's reward, in the same order in every arm.
+    let questions = |m: &[serde_json::Value]| m[0]["question_rewards"].as_array().map(Vec::len);
+    assert_eq!(questions(&a), Some(5));
+    assert_eq!(a[0]["question_rewards"], mono[0]["question_rewards"], "one model before training");
 
     let out = Command::new(host_binary()).args(["ab", "report", "runs/e2e"]).current_dir(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("arm `bandit` (6 steps)") && text.contains("arm `uniform` (6 steps)"), "{text}");
-    assert!(text.contains("final reward (last 10% of steps)"), "{text}");
-    assert!(text.contains("bandit - uniform:"), "{text}");
+    for arm in ["bandit", "uniform", "mono"] {
+        assert!(text.contains(&format!("arm `{arm}` (6 steps)")), "{text}");
+    }
+    assert!(text.contains("training reward: mean") && text.contains("last 1 steps - first 1:"), "{text}");
+    assert!(text.contains("held-out validation (5 questions): step 0"), "{text}");
+    assert!(text.contains("router, topic `") && text.contains("rank correlation with reward per language"), "{text}");
+    assert!(text.contains("arms on the held-out questions") && text.contains("mono - uniform:"), "{text}");
+    assert!(text.contains("moving blocks of 2 steps"), "{text}");
+    for plot in ["ab_reward.svg", "ab_gate.svg", "ab_validation.svg", "ab_router_vs_reward.svg"] {
+        assert!(dir.path().join("runs/e2e/report").join(plot).is_file(), "{plot}: {text}");
+    }
 }
 
 #[test]

@@ -36,9 +36,10 @@ pub fn load(sources: &Sources) -> Result<RawConfig> {
                 Err(e) => return Err(Error::input(file.display().to_string(), format!("cannot read: {e}"))),
             }
             let text = std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?;
+            let text = super::fill_placeholders(&text);
             let table = toml::from_str::<toml::Table>(&text)
                 .map_err(|e| Error::input(file.display().to_string(), format!("not valid TOML: {e}")))?;
-            fig = fig.merge(Toml::file_exact(file));
+            fig = fig.merge(Toml::string(&text));
             table
         }
         None => {
@@ -127,7 +128,11 @@ fn figment_error(err: figment::Error, sources: &Sources) -> Error {
             let (name, value) = from_env.unwrap_or_default();
             format!(" (from the environment: {name}={value})")
         }
-        (Some(figment::Source::Code(_)), None) => " (in the built-in defaults)".to_string(),
+        // The file is merged as text (its placeholders filled), so figment names code here.
+        (Some(figment::Source::Code(_)), None) => match &sources.file {
+            Some(file) => format!(" (in {})", file.display()),
+            None => " (in the built-in defaults)".to_string(),
+        },
         (Some(s), None) => format!(" (from {s})"),
         (None, None) => sources.file.as_ref().map(|f| format!(" (in {})", f.display())).unwrap_or_default(),
     };

@@ -321,11 +321,16 @@ impl<'de> Deserialize<'de> for ArmConfig {
 /// filled by [`default_run`].
 const DEFAULT_RUN: &str = include_str!("default_run.toml");
 
-/// The default run with `{cache}` (the model cache) and `{repo}` (the source tree this binary
-/// was built from, which holds the bundled dataset) filled in.
+/// The default run with its placeholders filled in ([`fill_placeholders`]).
 pub fn default_run() -> String {
+    fill_placeholders(DEFAULT_RUN)
+}
+
+/// Fills `{cache}` (the model cache, `$LRPO_CACHE_DIR` or `~/.cache/lrpo`) and `{repo}` (the
+/// source tree this binary was built from, which holds the bundled dataset) in a config's text,
+/// so one config file names the set-up's models on every machine.
+pub fn fill_placeholders(text: &str) -> String {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
-    DEFAULT_RUN
-        .replace("{cache}", &lrpo_core::paths::cache_dir().display().to_string())
+    text.replace("{cache}", &lrpo_core::paths::cache_dir().display().to_string())
         .replace("{repo}", &repo.display().to_string())
 }

@@ -236,8 +236,17 @@ fn reward_parts(raw: &RawConfig) -> Result<Vec<ArmRewardPart>> {
     Ok(out)
 }
 
+/// `router = "none"` in an arm: no router, so every rollout keeps the question's language.
+pub const NO_ROUTER: &str = "none";
+
 fn arms(raw: &RawConfig) -> Result<Vec<Arm>> {
     let comps = &raw.components;
+    if comps.of(ComponentKind::Router).contains_key(NO_ROUTER) {
+        return Err(Error::config(
+            format!("components.router.{NO_ROUTER}"),
+            "`none` is reserved (an arm's `router = \"none\"` means no router): rename the instance",
+        ));
+    }
     let rewards = reward_parts(raw)?;
     // With reward parts, the reward model instances are the parts, in every arm.
     let kinds: Vec<ComponentKind> =
@@ -286,6 +295,8 @@ fn arms(raw: &RawConfig) -> Result<Vec<Arm>> {
         for kind in kinds.iter().copied() {
             let table = comps.of(kind);
             let chosen = match arm.instance(kind) {
+                // The baseline of plain GRPO: every rollout in the question's own language.
+                Some(NO_ROUTER) if kind == ComponentKind::Router => continue,
                 Some(name) if table.contains_key(name) => name.to_string(),
                 Some(name) => {
                     let hint = closest(name, table.keys().map(|s| s.as_str()))
@@ -357,8 +368,15 @@ mod tests {
             "config `experiment.arms[1].router`: no instance `unifrom` under [components.router]; did you mean `uniform`?"
         );
         raw.experiment.arms[1].instances.insert(ComponentKind::Router, "uniform".into());
-        let cfg = resolve(raw, &[], Path::new("/")).unwrap();
+        let cfg = resolve(raw.clone(), &[], Path::new("/")).unwrap();
         assert_eq!(cfg.arms[1].instances[&ComponentKind::Router], "uniform");
+        // `none`: an arm without a router (plain GRPO); the name cannot be an instance's.
+        raw.experiment.arms[1].instances.insert(ComponentKind::Router, NO_ROUTER.into());
+        let cfg = resolve(raw.clone(), &[], Path::new("/")).unwrap();
+        assert!(!cfg.arms[1].instances.contains_key(&ComponentKind::Router));
+        raw.components.of_mut(ComponentKind::Router).insert(NO_ROUTER.into(), inst("p"));
+        let err = resolve(raw, &[], Path::new("/")).unwrap_err();
+        assert!(err.to_string().starts_with("config `components.router.none`: `none` is reserved"), "{err}");
     }
 
     #[test]

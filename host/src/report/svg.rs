@@ -46,8 +46,18 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
     (x0, x1, y0, y1)
 }
 
-/// A line chart with axes, tick labels and a legend.
+/// A line chart with axes, tick labels and a legend. Each point is also marked, so a series
+/// with gaps (a language routed at some steps only) shows the steps it really has.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    chart(title, x_label, y_label, series, true)
+}
+
+/// Points only: each series a colour, no lines.
+pub fn scatter(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    chart(title, x_label, y_label, series, false)
+}
+
+fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], lines: bool) -> String {
     let (x0, x1, y0, y1) = bounds(series);
     let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
     let py = |y: f64| H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM);
@@ -85,11 +95,20 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     );
     for (i, ser) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
-        let _ = write!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#, pts.join(" "));
-        if ser.points.len() == 1 {
-            let (x, y) = ser.points[0];
-            let _ = write!(s, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"/>"#, px(x), py(y));
+        if lines {
+            let pts: Vec<String> = ser.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
+            let _ =
+                write!(s, r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#, pts.join(" "));
+        }
+        let r = if lines { 2.0 } else { 3.5 };
+        for &(x, y) in &ser.points {
+            let _ = write!(
+                s,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="{r}" fill="{color}"><title>{} ({x}, {y:.4})</title></circle>"#,
+                px(x),
+                py(y),
+                escape(&ser.name)
+            );
         }
         let ly = TOP + 12.0 + 14.0 * i as f64;
         let _ = write!(s, r#"<rect x="{}" y="{}" width="10" height="10" fill="{color}"/>"#, W - RIGHT + 10.0, ly - 9.0);
@@ -99,12 +118,21 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     s
 }
 
-/// A heatmap: one row per label, one column per step, cell darkness = value in [0, 1].
+/// A heatmap: one row per label, one column per logged step placed at that step (a column
+/// reaches to the next logged step), colour from white (0) to blue (the largest value shown),
+/// with that scale drawn beside it, values marked. Router probabilities sit near 1/15, so a
+/// fixed [0, 1] scale would show them all as white.
 pub fn heatmap(title: &str, rows: &[String], steps: &[u64], values: &[Vec<f64>]) -> String {
-    let cols = steps.len().max(1) as f64;
-    let cell_w = (W - LEFT - RIGHT) / cols;
+    let plot_w = W - LEFT - RIGHT;
     let cell_h = 16.0;
-    let height = TOP + BOTTOM + cell_h * rows.len() as f64;
+    let height = TOP + BOTTOM + cell_h * rows.len().max(4) as f64;
+    let top = values.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
+    let scale = if top > 0.0 { top } else { 1.0 };
+    let shade = |v: f64| (255.0 * (1.0 - (v / scale).clamp(0.0, 1.0))) as u8;
+    let (first, last) = (steps.first().copied().unwrap_or(0), steps.last().copied().unwrap_or(0));
+    // Column c spans [steps[c], steps[c + 1]); the last one a single step.
+    let span = (last - first + 1) as f64;
+    let px = |step: u64| LEFT + (step - first) as f64 / span * plot_w;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -115,23 +143,35 @@ pub fn heatmap(title: &str, rows: &[String], steps: &[u64], values: &[Vec<f64>])
         let y = TOP + cell_h * r as f64;
         let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, LEFT - 4.0, y + 12.0, escape(label));
         for (c, v) in values.get(r).into_iter().flatten().enumerate() {
-            let shade = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+            let Some(&step) = steps.get(c) else { continue };
+            let next = steps.get(c + 1).copied().unwrap_or(step + 1);
+            let g = shade(*v);
             let _ = write!(
                 s,
-                r#"<rect x="{:.2}" y="{y}" width="{:.2}" height="{cell_h}" fill="rgb({shade},{shade},255)"><title>{} step {}: {v:.4}</title></rect>"#,
-                LEFT + cell_w * c as f64,
-                cell_w.max(0.5),
+                r#"<rect x="{:.2}" y="{y}" width="{:.2}" height="{cell_h}" fill="rgb({g},{g},255)"><title>{} step {step}: {v:.4}</title></rect>"#,
+                px(step),
+                (px(next) - px(step)).max(0.5),
                 escape(label),
-                steps.get(c).copied().unwrap_or_default()
             );
         }
     }
-    if let (Some(first), Some(last)) = (steps.first(), steps.last()) {
-        let y = TOP + cell_h * rows.len() as f64 + 14.0;
+    let y = TOP + cell_h * rows.len() as f64 + 14.0;
+    let _ = write!(
+        s,
+        r#"<text x="{LEFT}" y="{y}">step {first}</text><text x="{}" y="{y}" text-anchor="end">step {last}</text>"#,
+        W - RIGHT
+    );
+    // The colour scale: five swatches from 0 to the largest value, each labelled.
+    for i in 0..5 {
+        let v = scale * (4 - i) as f64 / 4.0;
+        let g = shade(v);
+        let sy = TOP + 14.0 * i as f64;
         let _ = write!(
             s,
-            r#"<text x="{LEFT}" y="{y}">step {first}</text><text x="{}" y="{y}" text-anchor="end">step {last}</text>"#,
-            W - RIGHT
+            r##"<rect x="{}" y="{sy}" width="14" height="14" fill="rgb({g},{g},255)" stroke="#999"/><text x="{}" y="{}">{v:.3}</text>"##,
+            W - RIGHT + 10.0,
+            W - RIGHT + 30.0,
+            sy + 11.0
         );
     }
     s.push_str("</svg>\n");
@@ -231,8 +271,17 @@ mod tests {
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
         assert!(s.contains("r &lt;&amp;&gt;"));
         assert!(s.contains("<polyline"));
-        let h = heatmap("p", &["en".into(), "zh".into()], &[1, 2], &[vec![0.5, 1.0], vec![0.5, 0.0]]);
-        assert_eq!(h.matches("<rect").count(), 4);
+        let h = heatmap("p", &["en".into(), "zh".into()], &[1, 2], &[vec![0.05, 0.1], vec![0.05, 0.0]]);
+        // Four cells and five swatches of the scale, which tops out at the largest value.
+        assert_eq!(h.matches("<rect").count(), 9);
+        assert!(h.contains(">0.100</text>") && h.contains(">0.050</text>"), "{h}");
+        assert!(h.contains(r#"fill="rgb(0,0,255)"><title>en step 2: 0.1000"#), "the largest value is full blue");
+        // Columns sit at their steps: logged at 1, 2 and 10, the third column starts 9/10 across.
+        let h = heatmap("p", &["en".into()], &[1, 2, 10], &[vec![0.1, 0.1, 0.1]]);
+        let x = LEFT + 9.0 / 10.0 * (W - LEFT - RIGHT);
+        assert!(h.contains(&format!(r#"<rect x="{x:.2}""#)), "{h}");
+        let sc = scatter("s", "p", "r", &[Series { name: "t".into(), points: vec![(0.1, 0.5), (0.2, 0.6)] }]);
+        assert_eq!((sc.matches("<circle").count(), sc.matches("<polyline").count()), (2, 0));
         let bar = |v: f64| Some(Bar { value: v, low: v - 0.1, high: v + 0.1 });
         let b = bar_chart(
             "acc",

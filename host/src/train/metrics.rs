@@ -51,6 +51,14 @@ pub struct StepRecord {
     pub time: BTreeMap<String, f64>,
     /// Generated tokens / (step seconds x devices).
     pub tokens_per_second: f64,
+    /// Validation only: each question's reward, in validation-set order, so that arms (or the
+    /// same arm before and after training) can be compared question by question.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub question_rewards: Vec<f64>,
+    /// Validation only: each question's language gate (1 when the answer was detected in the
+    /// question's language), in the same order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub question_gates: Vec<f64>,
 }
 
 /// One reward part's values in a step.

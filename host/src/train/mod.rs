@@ -550,6 +550,8 @@ impl Trainer {
         let mut record = StepRecord { step: self.step, phase: "val".into(), time, ..Default::default() };
         record.summarise(&langs, &values, &gates, &lengths);
         record.summarise_parts(&langs, &self.reward_parts);
+        record.question_rewards = values;
+        record.question_gates = gates;
         Ok(record)
     }
 }
