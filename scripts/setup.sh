@@ -2,6 +2,8 @@
 # Idempotent set-up, safe to run again at any time:
 #  1. a project venv (.venv) with torch==2.13.0, the libtorch that tch 0.26 links, and the
 #     Python reference packages the tests compare against (scripts/requirements/*.txt);
+#     LRPO_TORCH_VERSION=2.11.0 makes .venv-torch2.11.0 with that torch instead, for a build in
+#     target-torch2.11.0 against its libtorch (scripts/env.sh, docs/gpu.md);
 #  2. .cargo/config.toml pointing tch at that libtorch, so a plain `cargo build` works outside
 #     the scripts too (the scripts themselves use LIBTORCH_USE_PYTORCH=1, see env.sh);
 #  3. the model cache filled by scripts/setup.d/*.sh (models come from PyPI wheels only).
@@ -9,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-TORCH_VERSION=2.13.0
+TORCH_VERSION="$LRPO_TORCH_VERSION"
 
 step() { printf '\n== setup: %s\n' "$*"; }
 
@@ -44,6 +46,18 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
 fi
 
 TORCH_DIR="$("$PY" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+if [[ "$TORCH_VERSION" != "$LRPO_TORCH_DEFAULT" ]]; then
+    # Another torch: scripts/env.sh points tch at this venv and target-torch$TORCH_VERSION, and
+    # .cargo/config.toml stays the default build's. The model cache is shared and filled by
+    # setup.d as usual; the vLLM venv belongs to the default torch and is not made here.
+    for s in scripts/setup.d/*.sh; do
+        [[ -e "$s" && "$(basename "$s")" != 50-vllm.sh ]] || continue
+        step "$(basename "$s")"
+        bash "$s"
+    done
+    step "done (torch $TORCH_VERSION: venv $VENV, CARGO_TARGET_DIR=$CARGO_TARGET_DIR; source scripts/env.sh with LRPO_TORCH_VERSION=$TORCH_VERSION before cargo)"
+    exit 0
+fi
 mkdir -p .cargo
 config=$(cat <<TOML
 # Written by scripts/setup.sh for this machine; not committed.
