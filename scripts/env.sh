@@ -12,9 +12,15 @@ else
     export VENV="${LRPO_VENV:-$ROOT/.venv-torch$LRPO_TORCH_VERSION}"
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target-torch$LRPO_TORCH_VERSION}"
     # torch-sys 0.26 refuses any torch but 2.13.0 unless told otherwise; its C++ wrappers are
-    # compiled against the chosen torch's own headers, so a missing function fails the build
+    # compiled against the chosen torch's own headers, so a missing operator fails the build
     # rather than a run (docs/gpu.md says which releases compile and pass the tests).
     export LIBTORCH_BYPASS_VERSION_CHECK=1
+    # Stand-ins for the wrapped operators that release lacks, where the wrappers need them.
+    compat="$ROOT/scripts/torch-compat/tch0.26-torch$LRPO_TORCH_VERSION.h"
+    if [[ -f "$compat" ]]; then
+        export CXXFLAGS="${CXXFLAGS:+$CXXFLAGS }-include $compat"
+    fi
+    unset compat
     # The parity tests' Python references run on the same torch as the Rust side (this venv);
     # .cargo/config.toml names the default venv's python, and the environment wins over it.
     export LRPO_VENV_PYTHON="$VENV/bin/python"
