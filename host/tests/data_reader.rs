@@ -4,7 +4,7 @@ mod data_support;
 
 use data_support::write_reference_parquet;
 use lrpo_core::{Error, Lang};
-use lrpo_host::data::{check, read_questions, QuestionReader};
+use lrpo_host::data::{check, read_questions, read_questions_with, QuestionReader, ReadOptions};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -303,4 +303,40 @@ fn trl_style_json_rows_read_as_text_or_messages() {
     let (location, message) = input_error(read_questions(&bad));
     assert!(location.ends_with("bad.jsonl, line 2"), "{location}");
     assert!(message.starts_with("not JSON"), "{message}");
+}
+
+#[test]
+fn columns_named_otherwise_are_read_under_their_own_names_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = ReadOptions::default();
+    options.columns.insert("question".into(), "query".into());
+    options.columns.insert("answer".into(), "gold".into());
+    // JSON lines with CARE-like names, beside a `question` column that is then not read.
+    let path = dir.path().join("care.jsonl");
+    std::fs::write(
+        &path,
+        "{\"query\": \"Wer?\", \"gold\": \"Goethe\", \"question\": \"ignored\", \"language\": \"de\"}\n\
+         {\"query\": \"Wo?\", \"gold\": \" \", \"question\": \"ignored\", \"language\": \"de\"}\n",
+    )
+    .unwrap();
+    let mut reader = QuestionReader::open_with(&path, &options).unwrap();
+    let first = reader.next().unwrap().unwrap();
+    assert_eq!((first.question.as_str(), first.answer.as_str()), ("Wer?", "Goethe"));
+    assert!(reader.mapping().to_string().contains("question from `query`; answer from `gold`"), "{}", reader.mapping());
+    // A bad row names the file's column, not the reader's.
+    let (location, message) = input_error(reader.next().unwrap());
+    assert!(location.ends_with("care.jsonl, line 2, field `gold`"), "{location}");
+    assert_eq!(message, "is empty");
+    // Parquet the same way: the reference layout with `question` read from `query`.
+    let path = write(dir.path(), "ref.parquet", json!({}));
+    let mut options = ReadOptions::default();
+    options.columns.insert("question".into(), "query".into());
+    let set = read_questions_with(&path, &options).unwrap();
+    assert_eq!(set.questions.len(), 4);
+    assert_eq!(set.questions[1].question, "中国的首都是哪里？");
+    // A renamed column the file lacks is named with what the file has.
+    options.columns.insert("answer".into(), "gold".into());
+    let (location, message) = input_error(read_questions_with(&path, &options));
+    assert!(location.ends_with("ref.parquet, column `gold`"), "{location}");
+    assert!(message.starts_with("missing (named as the answer column); the file has: `query`"), "{message}");
 }

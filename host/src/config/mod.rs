@@ -90,6 +90,10 @@ pub struct DataConfig {
     pub default_language: Option<String>,
     /// Router topic of rows whose file has no `ability` column.
     pub default_topic: String,
+    /// Columns the data files name otherwise, e.g. `{ question = "query", answer = "gold" }`;
+    /// keys: question, answer, language, topic.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, String>,
 }
 
 impl Default for DataConfig {
@@ -105,6 +109,7 @@ impl Default for DataConfig {
             filter_overlong_prompts: true,
             default_language: None,
             default_topic: "General Knowledge".into(),
+            columns: BTreeMap::new(),
         }
     }
 }

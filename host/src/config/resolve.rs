@@ -48,6 +48,14 @@ impl ResolvedConfig {
         crate::data::ReadOptions {
             default_language: d.default_language.as_deref().and_then(lrpo_core::Lang::from_name_or_code),
             default_topic: d.default_topic.clone(),
+            columns: d
+                .columns
+                .iter()
+                .filter_map(|(key, file)| {
+                    let (ours, _) = crate::data::RENAMABLE.iter().find(|(_, k)| k == key)?;
+                    Some((ours.to_string(), file.clone()))
+                })
+                .collect(),
         }
     }
 
@@ -196,6 +204,19 @@ fn check_data(raw: &RawConfig) -> Result<()> {
     }
     if d.default_topic.trim().is_empty() {
         return Err(Error::config("data.default_topic", "must not be empty"));
+    }
+    for (key, file) in &d.columns {
+        if !crate::data::RENAMABLE.iter().any(|(_, k)| k == key) {
+            let keys: Vec<&str> = crate::data::RENAMABLE.iter().map(|(_, k)| *k).collect();
+            let hint = closest(key, keys.iter().copied()).map(|b| format!("; did you mean `{b}`?")).unwrap_or_default();
+            return Err(Error::config(
+                format!("data.columns.{key}"),
+                format!("not a renamable column (use {}){hint}", keys.join(", ")),
+            ));
+        }
+        if file.trim().is_empty() {
+            return Err(Error::config(format!("data.columns.{key}"), "must name a column"));
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 use super::columns::is_text;
 use arrow::datatypes::{DataType, Schema};
 use lrpo_core::{Error, Lang, Result};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What the reader falls back to when a file lacks a column (`data.default_language`,
@@ -17,11 +18,15 @@ pub struct ReadOptions {
     pub default_language: Option<Lang>,
     /// The router topic of rows whose file has no `ability`.
     pub default_topic: String,
+    /// Columns the file names otherwise: the reader's name (`question`, `answer`, `language`,
+    /// `ability`) -> the file's (`query`). A column the file has under the reader's name is then
+    /// not read.
+    pub columns: BTreeMap<String, String>,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { default_language: None, default_topic: "General Knowledge".into() }
+        ReadOptions { default_language: None, default_topic: "General Knowledge".into(), columns: BTreeMap::new() }
     }
 }
 
@@ -70,27 +75,30 @@ pub struct ColumnMap {
     pub(crate) extra_info: bool,
     /// Top-level columns passed to the reward as the row's extra fields.
     pub(crate) extras: Vec<String>,
+    /// `ReadOptions::columns`, to name the file's own columns when shown.
+    pub(crate) renamed: BTreeMap<String, String>,
 }
 
 impl fmt::Display for ColumnMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |c: &str| self.renamed.get(c).cloned().unwrap_or_else(|| c.to_string());
         let question = match &self.question {
-            QuestionFrom::Column(c) => format!("`{c}`"),
+            QuestionFrom::Column(c) => format!("`{}`", name(c)),
             QuestionFrom::LastUserMessage => "the last user message of `prompt`".into(),
             QuestionFrom::PromptText => "`prompt` (text)".into(),
         };
         let answer = match &self.answer {
-            AnswerFrom::Column(c) => format!("`{c}`"),
+            AnswerFrom::Column(c) => format!("`{}`", name(c)),
             AnswerFrom::GroundTruth => "`reward_model.ground_truth`".into(),
         };
         let language = match &self.language {
             LanguageFrom::ExtraInfo => "`extra_info.language`".into(),
-            LanguageFrom::Column => "`language`".into(),
+            LanguageFrom::Column => format!("`{}`", name("language")),
             LanguageFrom::Default(l) => format!("data.default_language ({l})"),
             LanguageFrom::Detect => "detected from the question by the run's language ID".into(),
         };
         let topic = match &self.topic {
-            TopicFrom::Ability => "`ability`".into(),
+            TopicFrom::Ability => format!("`{}`", name("ability")),
             TopicFrom::Default(t) => format!("data.default_topic ({t})"),
         };
         let extras = if self.extras.is_empty() { "none".into() } else { self.extras.join(", ") };
@@ -119,7 +127,7 @@ impl ColumnMap {
     /// Decides the mapping from `schema`; `location` names the file in errors. A column that is
     /// present must have the right type even when another would do.
     pub fn from_schema(location: &str, schema: &Schema, options: &ReadOptions) -> Result<ColumnMap> {
-        let at = |column: &str| format!("{location}, column `{column}`");
+        let at = |column: &str| format!("{location}, column `{}`", super::rename::shown(options, column));
         let field = |name: &str| schema.field_with_name(name).ok().map(|f| f.data_type());
         let wrong = |name: &str, expected: &str, found: &DataType| {
             Error::input(at(name), format!("has type {found}, expected {expected}"))
@@ -221,7 +229,8 @@ impl ColumnMap {
         .flatten()
         .collect();
         let extras = schema.fields().iter().map(|f| f.name().clone()).filter(|n| !used.contains(&n.as_str())).collect();
-        Ok(ColumnMap { question, answer, language, topic, extra_info: extra_info.is_some(), extras })
+        let renamed = options.columns.clone();
+        Ok(ColumnMap { question, answer, language, topic, extra_info: extra_info.is_some(), extras, renamed })
     }
 
     /// Whether the rows' languages must be detected before training.

@@ -24,6 +24,7 @@ mod prepare;
 mod question;
 mod reader;
 mod records;
+mod rename;
 mod sampler;
 mod split;
 
@@ -35,5 +36,6 @@ pub(crate) use question::fixed_language;
 pub use question::{Question, RowOrigin};
 pub use reader::{read_questions, read_questions_with, QuestionReader, QuestionSet};
 pub use records::{read_records, Record};
+pub use rename::RENAMABLE;
 pub use sampler::{group_id, validate_train_batch_size, GroupedSampler, SampledBatch, SampledRow, SamplerState};
 pub use split::stratified_split;

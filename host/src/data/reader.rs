@@ -9,6 +9,7 @@
 use super::columns::{integer_at, Text};
 use super::mapping::{AnswerFrom, ColumnMap, LanguageFrom, QuestionFrom, ReadOptions, TopicFrom};
 use super::question::{fixed_language, language_code, Question, RowOrigin};
+use super::rename::Renaming;
 use arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch, StructArray};
 use arrow::datatypes::{DataType, Schema};
 use lrpo_core::{Error, Lang, Result};
@@ -92,6 +93,10 @@ pub struct QuestionReader {
     total_rows: usize,
     finished: bool,
     unknown_languages: BTreeMap<String, usize>,
+    /// The file's columns under the reader's names, when the options rename some.
+    renaming: Option<Renaming>,
+    /// Reader's name -> the file's, for errors.
+    renamed: BTreeMap<String, String>,
 }
 
 enum QuestionColumn {
@@ -181,14 +186,19 @@ impl QuestionReader {
     /// `.json`) with the same column names, as TRL datasets are written.
     pub fn open_with(path: &Path, options: &ReadOptions) -> Result<QuestionReader> {
         let location = path.display().to_string();
-        let (mapping, batches, total_rows) = if is_json(path) {
+        let map = |schema: &Schema| -> Result<(ColumnMap, Option<Renaming>)> {
+            let renaming = Renaming::new(&location, schema, options)?;
+            let seen = renaming.as_ref().map_or(schema, Renaming::schema);
+            Ok((ColumnMap::from_schema(&location, seen, options)?, renaming))
+        };
+        let ((mapping, renaming), batches, total_rows) = if is_json(path) {
             let (schema, batches, rows) = json_batches(path)?;
-            (ColumnMap::from_schema(&location, &schema, options)?, Batches::Json(batches.into_iter()), rows)
+            (map(&schema)?, Batches::Json(batches.into_iter()), rows)
         } else {
             let file = std::fs::File::open(path).map_err(|e| Error::input(&location, format!("cannot open: {e}")))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::input(&location, format!("not a readable parquet file: {e}")))?;
-            let mapping = ColumnMap::from_schema(&location, builder.schema(), options)?;
+            let mapping = map(builder.schema())?;
             let total_rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
             let batches = builder
                 .with_batch_size(BATCH_ROWS)
@@ -207,6 +217,8 @@ impl QuestionReader {
             total_rows,
             finished: false,
             unknown_languages: BTreeMap::new(),
+            renaming,
+            renamed: options.columns.clone(),
         })
     }
 
@@ -234,6 +246,7 @@ impl QuestionReader {
     }
 
     fn at(&self, column: &str, row: usize) -> String {
+        let column = self.renamed.get(column).map_or(column, String::as_str);
         if self.json {
             format!("{}, line {}, field `{column}`", self.path.display(), row + 1)
         } else {
@@ -242,7 +255,13 @@ impl QuestionReader {
     }
 
     fn decode(&self, batch: RecordBatch) -> Result<DecodedBatch> {
-        let location = |name: &str| format!("{}, column `{name}`", self.path.display());
+        let batch = match &self.renaming {
+            Some(r) => r.apply(&batch).map_err(|e| Error::input(self.path.display().to_string(), e.to_string()))?,
+            None => batch,
+        };
+        let location = |name: &str| {
+            format!("{}, column `{}`", self.path.display(), self.renamed.get(name).map_or(name, String::as_str))
+        };
         let column = |name: &str| {
             batch.column_by_name(name).cloned().ok_or_else(|| Error::input(location(name), "missing in a row group"))
         };

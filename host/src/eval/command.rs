@@ -518,7 +518,7 @@ pub fn eval_command(global: &GlobalArgs, args: &EvalArgs) -> Result<String> {
         topic: args.topic_col.clone(),
         region: args.region_col.clone(),
     };
-    let mut items = read_items(&args.data, &columns, &specs[0].cfg.read_options(), &args.out)?;
+    let mut items = read_items(&args.data, &columns, &specs[0].cfg.read_options())?;
     if let Some(limit) = args.limit {
         items.truncate(limit);
     }

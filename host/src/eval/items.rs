@@ -1,23 +1,15 @@
 //! The evaluation items: the host's own data reader (LRPO parquet, verl parquet, JSON rows) with
 //! its column map, plus `--question-col`-style flags for benchmark files whose columns have
-//! other names (CARE (Pro) has `en_question`/`en_answer` beside `question`/`answer`).
-//!
-//! The reader decides its column map from fixed names, so a renamed column is staged: the rows
-//! are copied with the named column under the reader's name into a hidden file in the output
-//! directory, read, and the copy removed. Errors from the staged copy are mapped back to the
-//! user's file and column, and rows keep their numbers (JSON lines stay on their lines).
+//! other names (CARE (Pro) has `en_question`/`en_answer` beside `question`/`answer`), handed to
+//! the reader as `ReadOptions::columns`; its errors then name the file's columns, and here the
+//! flag that chose them too.
 
 use super::prompt::hash;
 use crate::data::{read_questions_with, Question, ReadOptions};
-use arrow::array::RecordBatch;
-use arrow::datatypes::{Field, Schema};
 use lrpo_core::{Error, Lang, Result};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 /// Column flags (`None`: the reader's own choice).
 #[derive(Debug, Clone, Default)]
@@ -120,98 +112,16 @@ fn renames(columns: &Columns) -> Vec<(&'static str, String, &'static str)> {
     .collect()
 }
 
-fn is_json(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "json" | "ndjson"))
-}
-
-/// Copies `path` with each renamed column also under the reader's name into `staged`.
-fn stage(path: &Path, staged: &Path, renames: &[(&'static str, String, &'static str)]) -> Result<()> {
-    let show = path.display().to_string();
-    if is_json(path) {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::input(&show, format!("cannot read: {e}")))?;
-        let fix = |value: &mut Value, at: &str| -> Result<()> {
-            let Some(obj) = value.as_object_mut() else { return Ok(()) };
-            for (canon, user, flag) in renames {
-                let v = obj.get(user).cloned().ok_or_else(|| {
-                    Error::input(format!("{at}, field `{user}`"), format!("is missing (named by {flag})"))
-                })?;
-                obj.insert(canon.to_string(), v);
-            }
-            Ok(())
-        };
-        let out = if text.trim_start().starts_with('[') {
-            let mut rows: Vec<Value> =
-                serde_json::from_str(&text).map_err(|e| Error::input(&show, format!("not a JSON array: {e}")))?;
-            for (i, row) in rows.iter_mut().enumerate() {
-                fix(row, &format!("{show}, record {}", i + 1))?;
-            }
-            serde_json::to_string(&rows).map_err(|e| Error::runtime(e.to_string()))?
-        } else {
-            let mut lines = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    lines.push(String::new());
-                    continue;
-                }
-                let at = format!("{show}, line {}", i + 1);
-                let mut value: Value =
-                    serde_json::from_str(line).map_err(|e| Error::input(&at, format!("not JSON: {e}")))?;
-                fix(&mut value, &at)?;
-                lines.push(serde_json::to_string(&value).map_err(|e| Error::runtime(e.to_string()))?);
-            }
-            lines.join("\n") + "\n"
-        };
-        return std::fs::write(staged, out).map_err(|e| Error::io(staged.display(), e));
-    }
-    let file = std::fs::File::open(path).map_err(|e| Error::input(&show, format!("cannot open: {e}")))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| Error::input(&show, format!("not a readable parquet file: {e}")))?;
-    let schema = builder.schema().clone();
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    let mut sources = (0..fields.len()).collect::<Vec<_>>();
-    for (canon, user, flag) in renames {
-        let from = schema
-            .index_of(user)
-            .map_err(|_| Error::input(format!("{show}, column `{user}`"), format!("is missing (named by {flag})")))?;
-        let field = schema.field(from).clone().with_name(*canon);
-        match fields.iter().position(|f| f.name() == canon) {
-            Some(at) => {
-                fields[at] = field;
-                sources[at] = from;
-            }
-            None => {
-                fields.push(field);
-                sources.push(from);
-            }
-        }
-    }
-    let out_schema = Arc::new(Schema::new(fields));
-    let reader = builder.build().map_err(|e| Error::input(&show, format!("cannot read parquet: {e}")))?;
-    let out = std::fs::File::create(staged).map_err(|e| Error::io(staged.display(), e))?;
-    let mut writer = ArrowWriter::try_new(out, out_schema.clone(), None)
-        .map_err(|e| Error::runtime(format!("staging {show}: {e}")))?;
-    for batch in reader {
-        let batch = batch.map_err(|e| Error::input(&show, format!("cannot decode parquet data: {e}")))?;
-        let columns = sources.iter().map(|&i| batch.column(i).clone()).collect();
-        let batch = RecordBatch::try_new(out_schema.clone(), columns).map_err(|e| Error::runtime(e.to_string()))?;
-        writer.write(&batch).map_err(|e| Error::runtime(format!("staging {show}: {e}")))?;
-    }
-    writer.close().map_err(|e| Error::runtime(format!("staging {show}: {e}")))?;
-    Ok(())
-}
-
-/// Errors about the staged copy, told about the user's file and columns.
-fn unstage(e: Error, staged: &Path, path: &Path, renames: &[(&'static str, String, &'static str)]) -> Error {
-    let fix = |s: String| {
-        let mut s = s.replace(&staged.display().to_string(), &path.display().to_string());
-        for (canon, user, flag) in renames {
-            s = s.replace(&format!("`{canon}`"), &format!("`{user}` ({flag})"));
+/// Errors about a renamed column, told with the flag that named it.
+fn with_flags(e: Error, renames: &[(&'static str, String, &'static str)]) -> Error {
+    let fix = |mut s: String| {
+        for (_, user, flag) in renames {
+            s = s.replace(&format!("`{user}`"), &format!("`{user}` ({flag})"));
         }
         s
     };
     match e {
         Error::Input { location, message } => Error::Input { location: fix(location), message: fix(message) },
-        Error::Io { path, message } => Error::Io { path: fix(path), message: fix(message) },
         other => other,
     }
 }
@@ -220,34 +130,21 @@ fn extra_text(extra: &Value, key: &str) -> Option<String> {
     extra.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
-/// Reads the items of `path`. `scratch` is where a staged copy may be written (the output
-/// directory). Every bad row is an input error naming the file, the row and the column.
-pub fn read_items(path: &Path, columns: &Columns, options: &ReadOptions, scratch: &Path) -> Result<Vec<Item>> {
+/// Reads the items of `path`. Every bad row is an input error naming the file, the row and the
+/// column.
+pub fn read_items(path: &Path, columns: &Columns, options: &ReadOptions) -> Result<Vec<Item>> {
     if !path.is_file() {
         return Err(Error::input(path.display().to_string(), "no such file (--data)"));
     }
     let renames = renames(columns);
-    let mut staged_as = None;
-    let questions = if renames.is_empty() {
-        read_questions_with(path, options)?.questions
-    } else {
-        std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch.display(), e))?;
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("parquet");
-        let staged: PathBuf = scratch.join(format!(".eval-input.{ext}"));
-        let read = stage(path, &staged, &renames).and_then(|()| read_questions_with(&staged, options));
-        let _ = std::fs::remove_file(&staged);
-        staged_as = Some(staged.display().to_string());
-        read.map_err(|e| unstage(e, &staged, path, &renames))?.questions
-    };
+    let mut options = options.clone();
+    options.columns.extend(renames.iter().map(|(canon, user, _)| (canon.to_string(), user.clone())));
+    let questions = read_questions_with(path, &options).map_err(|e| with_flags(e, &renames))?.questions;
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let shown = path.display().to_string();
     questions
         .into_iter()
         .map(|q| {
-            let row = match &staged_as {
-                Some(staged) => q.origin().replace(staged.as_str(), &shown),
-                None => q.origin(),
-            };
+            let row = q.origin();
             item(q, row, columns, &mut seen)
         })
         .collect()
@@ -303,7 +200,7 @@ mod tests {
         assert_eq!(language_label(&Lang::new("xx")), "the language with code `xx`");
     }
 
-    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
@@ -318,18 +215,17 @@ mod tests {
             "{\"question\":\"问?\",\"answer\":\"答\",\"en_question\":\"Q?\",\"en_answer\":\"A\",\"language\":\"Chinese\",\"region\":\"China\"}\n\
              {\"question\":\"प्र?\",\"answer\":\"उ\",\"en_question\":\"Q2?\",\"en_answer\":\"A2\",\"language\":\"Hindi\",\"region\":\"India\"}\n",
         );
-        let plain = read_items(&file, &Columns::default(), &ReadOptions::default(), dir.path()).unwrap();
+        let plain = read_items(&file, &Columns::default(), &ReadOptions::default()).unwrap();
         assert_eq!(plain[0].question, "问?");
         assert_eq!(plain[1].language, Some(Lang::new("hi")));
         assert_eq!(plain[1].region.as_deref(), Some("India"));
         let cols =
             Columns { question: Some("en_question".into()), answer: Some("en_answer".into()), ..Columns::default() };
-        let english = read_items(&file, &cols, &ReadOptions::default(), dir.path()).unwrap();
+        let english = read_items(&file, &cols, &ReadOptions::default()).unwrap();
         assert_eq!((english[0].question.as_str(), english[0].gold.as_str()), ("Q?", "A"));
-        // Rows keep the numbers the user's file gives them, and the staged copy is gone.
+        // Rows keep the numbers the user's file gives them.
         assert_eq!(english[1].row, plain[1].row);
         assert!(english[1].row.ends_with("care.jsonl, line 2"), "{}", english[1].row);
-        assert!(!dir.path().join(".eval-input.jsonl").exists());
         assert_ne!(plain[0].key, english[0].key);
     }
 
@@ -342,18 +238,17 @@ mod tests {
             "{\"q\":\"Q?\",\"answer\":\"A\",\"language\":\"de\"}\n{\"q\":\"\",\"answer\":\"A\",\"language\":\"de\"}\n",
         );
         let cols = Columns { question: Some("q".into()), ..Columns::default() };
-        let err = read_items(&file, &cols, &ReadOptions::default(), dir.path()).unwrap_err();
+        let err = read_items(&file, &cols, &ReadOptions::default()).unwrap_err();
         let text = err.to_string();
         assert!(err.is_usage());
         assert!(text.contains("bad.jsonl, line 2") && text.contains("`q` (--question-col)"), "{text}");
-        assert!(!text.contains(".eval-input"), "{text}");
 
         let cols = Columns { question: Some("query".into()), ..Columns::default() };
-        let err = read_items(&file, &cols, &ReadOptions::default(), dir.path()).unwrap_err().to_string();
-        assert!(err.contains("bad.jsonl, line 1, field `query`") && err.contains("--question-col"), "{err}");
+        let err = read_items(&file, &cols, &ReadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("bad.jsonl, column `query` (--question-col): missing"), "{err}");
 
         let file = write(dir.path(), "lang.jsonl", "{\"question\":\"Q?\",\"answer\":\"A\",\"language\":\"elvish\"}\n");
-        let err = read_items(&file, &Columns::default(), &ReadOptions::default(), dir.path()).unwrap_err().to_string();
+        let err = read_items(&file, &Columns::default(), &ReadOptions::default()).unwrap_err().to_string();
         assert!(err.contains("lang.jsonl, line 1, column `language`") && err.contains("elvish"), "{err}");
     }
 
@@ -362,7 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let row = "{\"question\":\"Q?\",\"answer\":\"A\",\"language\":\"de\"}\n";
         let file = write(dir.path(), "dup.jsonl", &row.repeat(2));
-        let items = read_items(&file, &Columns::default(), &ReadOptions::default(), dir.path()).unwrap();
+        let items = read_items(&file, &Columns::default(), &ReadOptions::default()).unwrap();
         assert_eq!(items[1].key, format!("{}#2", items[0].key));
     }
 }
