@@ -1,6 +1,6 @@
-//! `lrpo-host train`: resolve the config, load the plugins the arms name, build every
-//! component of every arm, then run each arm's training loop with a progress bar. Arms run one
-//! after the other with the same seeds and data order, each in its own run directory.
+//! `lrpo-host train`: resolve the config, check every arm, then build and run each arm's
+//! training loop with a progress bar. Arms run one after the other with the same seeds and data
+//! order, each in its own run directory.
 
 use crate::cli::GlobalArgs;
 use crate::plugin::{AnyComponent, Registry};
@@ -20,13 +20,26 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     cfg.check_model_path()?;
     let data = RunData::read(&cfg)?;
     let arm_dir = |name: &str| if cfg.arms.len() > 1 { base_dir.join(name) } else { base_dir.clone() };
-    // Every arm's inputs are checked before any model loads, and every arm is built before any
-    // trains, so a mistake in the last arm is reported at once, not after the first arm's run.
+    // Every arm is checked before any model loads (its config, the files it reads, one
+    // tokenizer, no old run in its directory), so a mistake in the last arm is reported at once,
+    // not after the first arm's run. Each arm is then built just before it trains and dropped
+    // after: arms run one at a time, so holding every arm's models at once would only multiply
+    // the memory a run needs by the number of arms.
     for arm in &cfg.arms {
-        registry.set_run_dir(&arm_dir(&arm.name));
+        let run_dir = arm_dir(&arm.name);
+        registry.set_run_dir(&run_dir);
         registry.check_arm(arm, &cfg.raw.components)?;
+        if let (false, records @ 1..) = (resume, crate::train::existing_records(&run_dir)) {
+            // Appending a new run's steps to an old run's records would mix two runs.
+            return Err(Error::config(
+                "run.name",
+                format!(
+                    "{} already holds a run ({records} records); pass --resume auto to continue it, or set another run.name",
+                    run_dir.display()
+                ),
+            ));
+        }
     }
-    let mut trainers = Vec::with_capacity(cfg.arms.len());
     for arm in &cfg.arms {
         let run_dir = arm_dir(&arm.name);
         registry.set_run_dir(&run_dir);
@@ -55,64 +68,57 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             if let Some(step) = trainer.resume()? {
                 eprintln!("resuming arm `{}` after step {step}", arm.name);
             }
-        } else if let records @ 1.. = trainer.existing_records() {
-            // Appending a new run's steps to an old run's records would mix two runs.
-            return Err(Error::config(
-                "run.name",
-                format!(
-                    "{} already holds a run ({records} records); pass --resume auto to continue it, or set another run.name",
-                    run_dir.display()
-                ),
-            ));
         }
-        trainers.push((arm.name.clone(), trainer));
-    }
-    for (name, mut trainer) in trainers {
-        let bar = ProgressBar::new(trainer.total_steps());
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(name.clone());
-        let total = trainer.total_steps();
-        let summary = trainer.run(|record, router| {
-            // One line per step, so reward and the router's language choice can be followed
-            // (and stay in the log when stderr is not a terminal and the bar is hidden).
-            let mut line = if record.phase == "val" {
-                format!(
-                    "{name} validation after step {}: reward {:.3}, gate {:.2}",
-                    record.step, record.reward.mean, record.gate_rate
-                )
-            } else {
-                bar.set_position(record.step);
-                bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
-                format!(
-                    "{name} step {}/{total}: reward {:.3}, gate {:.2}",
-                    record.step, record.reward.mean, record.gate_rate
-                )
-            };
-            if let Some(&loss) = record.optimizer.get("loss") {
-                // GRPO losses are often 1e-5-sized; keep their digits.
-                let _ = if loss == 0.0 || loss.abs() >= 0.01 {
-                    write!(line, ", loss {loss:.4}")
-                } else {
-                    write!(line, ", loss {loss:.2e}")
-                };
-            }
-            if let Some(router) = router {
-                let _ = write!(line, "; router p(lang): {router}");
-            }
-            if bar.is_hidden() {
-                eprintln!("{line}");
-            } else {
-                bar.println(line);
-            }
-        })?;
-        bar.finish();
-        let last = summary.last.as_ref().map(|r| format!("final reward {:.4}", r.reward.mean)).unwrap_or_default();
-        let _ =
-            writeln!(out, "arm `{name}`: {} steps, {last}; run directory {}", summary.steps, summary.run_dir.display());
+        run_arm(&arm.name, trainer, &mut out)?;
     }
     Ok(out)
+}
+
+/// Trains one arm to its last step, with a progress bar and one line per step.
+fn run_arm(name: &str, mut trainer: Trainer, out: &mut String) -> Result<()> {
+    let bar = ProgressBar::new(trainer.total_steps());
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    let total = trainer.total_steps();
+    let summary = trainer.run(|record, router| {
+        // One line per step, so reward and the router's language choice can be followed
+        // (and stay in the log when stderr is not a terminal and the bar is hidden).
+        let mut line = if record.phase == "val" {
+            format!(
+                "{name} validation after step {}: reward {:.3}, gate {:.2}",
+                record.step, record.reward.mean, record.gate_rate
+            )
+        } else {
+            bar.set_position(record.step);
+            bar.set_message(format!("reward {:.3} gate {:.2}", record.reward.mean, record.gate_rate));
+            format!(
+                "{name} step {}/{total}: reward {:.3}, gate {:.2}",
+                record.step, record.reward.mean, record.gate_rate
+            )
+        };
+        if let Some(&loss) = record.optimizer.get("loss") {
+            // GRPO losses are often 1e-5-sized; keep their digits.
+            let _ = if loss == 0.0 || loss.abs() >= 0.01 {
+                write!(line, ", loss {loss:.4}")
+            } else {
+                write!(line, ", loss {loss:.2e}")
+            };
+        }
+        if let Some(router) = router {
+            let _ = write!(line, "; router p(lang): {router}");
+        }
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    })?;
+    bar.finish();
+    let last = summary.last.as_ref().map(|r| format!("final reward {:.4}", r.reward.mean)).unwrap_or_default();
+    let _ = writeln!(out, "arm `{name}`: {} steps, {last}; run directory {}", summary.steps, summary.run_dir.display());
+    Ok(())
 }

@@ -133,6 +133,11 @@ impl RunData {
     }
 }
 
+/// Records already in `run_dir`'s metrics.jsonl (a fresh run must not append to them).
+pub fn existing_records(run_dir: &Path) -> usize {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
+}
+
 impl Trainer {
     pub fn new(cfg: ResolvedConfig, c: ArmComponents, run_dir: &Path) -> Result<Trainer> {
         let data = RunData::read(&cfg)?;
@@ -194,11 +199,6 @@ impl Trainer {
             self.lock = Some(RunLock::acquire(&self.run_dir)?);
         }
         Ok(())
-    }
-
-    /// Records already in the run directory's metrics (a fresh run must not append to them).
-    pub fn existing_records(&self) -> usize {
-        std::fs::read_to_string(self.run_dir.join("metrics.jsonl")).map_or(0, |t| t.lines().count())
     }
 
     /// Continues from the newest complete checkpoint that loads. One that does not (a

@@ -73,16 +73,55 @@ pub fn retain_freed_memory() {
     }
 }
 
-/// Parses a device name as configs spell it: `cpu`, `cuda`, `cuda:N`.
+/// Parses a device name as configs spell it: `cpu`, `cuda`, `cuda:N`. A CUDA device loads
+/// libtorch's CUDA backend first ([`load_cuda_backend`]).
 pub fn parse_device(key: &str, name: &str) -> Result<Device> {
-    match name.trim() {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::Cuda(0)),
+    let device = match name.trim() {
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(index)) => Ok(Device::Cuda(index)),
-            _ => Err(Error::config(key, format!("unknown device `{other}`; use cpu, cuda or cuda:N"))),
+            Some(Ok(index)) => Device::Cuda(index),
+            _ => return Err(Error::config(key, format!("unknown device `{other}`; use cpu, cuda or cuda:N"))),
         },
+    };
+    if device.is_cuda() {
+        load_cuda_backend().map_err(|e| {
+            Error::config(
+                key,
+                format!("`{}` needs libtorch's CUDA backend (libtorch_cuda.so), which did not load: {e}", name.trim()),
+            )
+        })?;
     }
+    Ok(device)
+}
+
+/// Loads `libtorch_cuda.so`, once. libtorch finds its CUDA backend only when that library is in
+/// the process (it registers itself when loaded), and nothing in lrpo calls into it directly, so
+/// the linker's `--as-needed` drops it from the plugins' dependencies: without this, libtorch
+/// would report no CUDA device on a machine full of GPUs. Loading it on demand keeps CPU runs
+/// from mapping the CUDA libraries at all. `dlopen` searches the calling library's RUNPATH
+/// first, which points at the libtorch this code was linked against.
+pub fn load_cuda_backend() -> std::result::Result<(), String> {
+    static LOADED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            // SAFETY: a C string literal; dlopen/dlerror are thread-safe in glibc and the handle
+            // is kept for the life of the process (the backend must stay registered).
+            unsafe {
+                let handle = libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+                if handle.is_null() {
+                    let why = libc::dlerror();
+                    let why = if why.is_null() {
+                        "unknown error".to_string()
+                    } else {
+                        std::ffi::CStr::from_ptr(why).to_string_lossy().into_owned()
+                    };
+                    return Err(why);
+                }
+            }
+            Ok(())
+        })
+        .clone()
 }
 
 /// Parses a floating dtype name: `f32`/`float32`, `bf16`/`bfloat16`, `f16`/`float16`.

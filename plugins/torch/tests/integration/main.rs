@@ -2,6 +2,7 @@
 //! one per file: each test binary links libtorch, which makes the build slow and target/ large.
 
 mod common;
+mod device;
 mod e5;
 mod export;
 mod interop;
