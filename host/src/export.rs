@@ -132,12 +132,7 @@ fn locate(path: &Path) -> Result<(PathBuf, PathBuf)> {
         return Ok((path.to_path_buf(), ckpt));
     }
     // An A/B run: one directory per arm.
-    let arms: Vec<String> = std::fs::read_dir(path)
-        .map_err(|e| Error::io(&show, e))?
-        .flatten()
-        .filter(|e| e.path().join("config.toml").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let arms = checkpoint::arm_names(path)?;
     if arms.is_empty() {
         Err(Error::input(show, "not a run directory (no config.toml) nor a checkpoint (no host.json)"))
     } else {

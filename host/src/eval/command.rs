@@ -99,12 +99,7 @@ pub fn resolve_model(global: &GlobalArgs, path: &Path, role: &'static str, like:
         });
     }
     if !path.join("config.json").is_file() && !path.join("tokenizer.json").is_file() {
-        let arms: Vec<String> = std::fs::read_dir(path)
-            .map_err(|e| Error::io(&show, e))?
-            .flatten()
-            .filter(|e| e.path().join("config.toml").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
+        let arms = checkpoint::arm_names(path)?;
         let why = if arms.is_empty() {
             "is not a model directory (no config.json or tokenizer.json), a run directory (no config.toml) nor a checkpoint (no host.json)".to_string()
         } else {

@@ -82,6 +82,18 @@ pub fn latest(run_dir: &Path) -> Option<PathBuf> {
     complete(run_dir).pop().map(|(_, p)| p)
 }
 
+/// The arms of an A/B run directory: its sub-directories holding a `config.toml`, by name.
+pub fn arm_names(dir: &Path) -> Result<Vec<String>> {
+    let mut arms: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir.display(), e))?
+        .flatten()
+        .filter(|e| e.path().join("config.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    arms.sort();
+    Ok(arms)
+}
+
 /// Removes all but the newest `keep` complete checkpoints (`keep` 0 keeps all), and the
 /// leftovers of interrupted saves and removals. Call it only after a save has completed: the
 /// newest checkpoint is then whole, so a kill at any moment leaves at least that one. An old
