@@ -22,6 +22,7 @@ printf '\n== wall time of the arms: %s s\n' "$(( $(date +%s) - started ))"
 printf '\n== ab report\n'
 "$host" ab report runs/experiment
 for arm in runs/experiment/*/; do
+    [[ -f "$arm/metrics.jsonl" ]] || continue # report/ holds the A/B plots
     "$host" report "$arm" >/dev/null
 done
 echo "plots: runs/experiment/report/ and runs/experiment/<arm>/report/"
