@@ -33,4 +33,6 @@ export LRPO_CACHE_DIR="${LRPO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lrpo}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # tch (torch-sys) asks the venv's python where libtorch is: the venv's torch wheel.
 export VIRTUAL_ENV="$VENV" LIBTORCH_USE_PYTORCH=1
+# lrpo-host embeds the venv's python for data-parallel runs; pyo3 builds against it.
+export PYO3_PYTHON="$VENV/bin/python"
 export PATH="$VENV/bin:$PATH"

@@ -65,6 +65,8 @@ config=$(cat <<TOML
 [env]
 LIBTORCH = "$TORCH_DIR"
 LRPO_VENV_PYTHON = "$PY"
+# lrpo-host embeds this python for data-parallel runs (torch.distributed); pyo3 links its libpython.
+PYO3_PYTHON = "$PY"
 TOML
 )
 if [[ "$(cat .cargo/config.toml 2>/dev/null)" != "$config" ]]; then

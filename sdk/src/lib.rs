@@ -49,6 +49,7 @@
 
 #[cfg(feature = "chat")]
 pub mod chat;
+pub mod collective;
 mod component;
 mod error;
 mod guard;

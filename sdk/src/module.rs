@@ -1,5 +1,6 @@
 //! The root module every plugin exports, its manifest, and the component registry behind it.
 
+use crate::collective::FfiWorld;
 use crate::language_id::{FfiLanguageIdBox, GuestLanguageId};
 use crate::optimizer::{FfiOptimizerBox, GuestOptimizer};
 use crate::reward_model::{FfiRewardModelBox, GuestRewardModel};
@@ -18,8 +19,9 @@ use std::sync::OnceLock;
 
 /// The plugin ABI version. A host loads plugins with the same major and a minor no newer
 /// than its own; new component kinds are appended fields, so they bump the minor only.
+/// 2.1: `set_world` (data-parallel runs).
 pub const ABI_MAJOR: u16 = 2;
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 
 /// What the host tells a plugin once, before any factory call.
 #[repr(C)]
@@ -81,6 +83,10 @@ pub struct PluginMod {
     #[sabi(last_prefix_field)]
     pub new_optimizer:
         extern "C" fn(component: RStr<'_>, instance: RStr<'_>, config: RStr<'_>) -> RResult<FfiOptimizerBox, FfiError>,
+    /// ABI 2.1. The ranks of a data-parallel run, before any factory call; never called in a
+    /// single-process run. Plugins built against 2.0 lack it.
+    #[sabi(missing_field(option))]
+    pub set_world: extern "C" fn(world: FfiWorld),
 }
 
 impl RootModule for PluginModRef {
@@ -147,8 +153,17 @@ pub fn thread_budget() -> usize {
 #[doc(hidden)]
 pub fn root_module(name: &'static str, version: &'static str, libtorch: Option<&'static str>) -> PluginModRef {
     let _ = PLUGIN.set(PluginInfo { name, version, libtorch });
-    PluginMod { manifest, init, new_router, new_language_id, new_reward_model, new_rollout_engine, new_optimizer }
-        .leak_into_prefix()
+    PluginMod {
+        manifest,
+        init,
+        new_router,
+        new_language_id,
+        new_reward_model,
+        new_rollout_engine,
+        new_optimizer,
+        set_world,
+    }
+    .leak_into_prefix()
 }
 
 extern "C" fn manifest() -> FfiManifest {
@@ -176,6 +191,10 @@ extern "C" fn manifest() -> FfiManifest {
 extern "C" fn init(ctx: HostContext) {
     THREADS.store(ctx.threads.max(1) as usize, Ordering::Relaxed);
     crate::log::install(ctx.log, ctx.log_filter.as_str());
+}
+
+extern "C" fn set_world(world: FfiWorld) {
+    crate::collective::install(world);
 }
 
 fn plugin_name() -> &'static str {

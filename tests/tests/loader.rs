@@ -81,7 +81,7 @@ fn incompatible_abi_major() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("liblrpo_fixture_abi_major.so: built against lrpo-sdk ABI 99.0, this host speaks 2.0"),
+        err.contains("liblrpo_fixture_abi_major.so: built against lrpo-sdk ABI 99.0, this host speaks 2.1"),
         "{err}"
     );
 }
@@ -191,10 +191,10 @@ fn plugins_list_shows_every_fixture_and_flags_bad_ones() {
     let out = run_host(&["plugins", "list", "--plugins", plugins.path().to_str().unwrap()], plugins.path());
     assert_eq!(out.status.code(), Some(2), "a bad library makes the listing exit 2");
     let text = stdout(&out);
-    assert!(text.contains("lrpo-fixture-panic 0.1.0 (ABI 2.0)"), "{text}");
+    assert!(text.contains("lrpo-fixture-panic 0.1.0 (ABI 2.1)"), "{text}");
     assert!(text.contains("router          panicky              test fixture: panics inside a method"), "{text}");
     assert!(text.contains("config: panic_in"), "{text}");
-    assert!(text.contains("lrpo-fixture-libtorch 0.1.0 (ABI 2.0, libtorch 0.0.1)"), "{text}");
+    assert!(text.contains("lrpo-fixture-libtorch 0.1.0 (ABI 2.1, libtorch 0.0.1)"), "{text}");
     assert!(text.contains("error: plugin"), "{text}");
     assert!(text.contains("ABI 99.0"), "{text}");
 
@@ -210,7 +210,7 @@ fn plugins_list_shows_every_fixture_and_flags_bad_ones() {
 fn open_library_reads_the_manifest() {
     let p = open_library(&built_library("lrpo_fixture_panic"), 1).unwrap();
     assert_eq!(p.manifest.plugin_name, "lrpo-fixture-panic");
-    assert_eq!(p.manifest.abi, "2.0");
+    assert_eq!(p.manifest.abi, "2.1");
     assert_eq!(p.manifest.components.len(), 1);
 }
 

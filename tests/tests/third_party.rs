@@ -28,7 +28,7 @@ fn third_party_router_builds_out_of_tree_and_loads() {
     let out = run_host(&["plugins", "list", "--plugins", dir], plugins.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("round-robin-router 0.1.0 (ABI 2.0)"), "{text}");
+    assert!(text.contains("round-robin-router 0.1.0 (ABI 2.1)"), "{text}");
     assert!(text.contains("router          round-robin"), "{text}");
     assert!(text.contains("config: keep_original, languages"), "{text}");
 

@@ -3,6 +3,7 @@
 //! order, each in its own run directory.
 
 use crate::cli::GlobalArgs;
+use crate::dist::Ranks;
 use crate::plugin::{AnyComponent, Registry};
 use crate::train::{ArmComponents, RunData, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,6 +20,14 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     // The inputs first: a bad model path or data file is reported before any model loads.
     cfg.check_model_path()?;
     let data = RunData::read(&cfg)?;
+    // Under torchrun: join the other ranks before any plugin library opens (each library
+    // learns the world as it loads). Every rank reads the same inputs, so a bad one fails on
+    // every rank alike, above, before anyone waits for anyone.
+    let ranks = Ranks::join(&cfg.raw)?;
+    if ranks.size() > 1 {
+        let role = if ranks.is_writer() { "writes the run directory" } else { "trains its share" };
+        eprintln!("rank {} of {}: {role}", ranks.rank(), ranks.size());
+    }
     let arm_dir = |name: &str| if cfg.arms.len() > 1 { base_dir.join(name) } else { base_dir.clone() };
     // Every arm is checked before any model loads (its config, the files it reads, one
     // tokenizer, no old run in its directory), so a mistake in the last arm is reported at once,
@@ -63,20 +72,23 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
             );
         }
         let components = ArmComponents::assemble(&arm.name, parts, &arm.rewards)?;
-        let mut trainer = Trainer::with_data(cfg.clone(), components, &run_dir, data.clone())?;
+        let mut trainer =
+            Trainer::with_data(cfg.clone(), components, &run_dir, data.clone())?.with_ranks(ranks.clone());
         if resume {
             if let Some(step) = trainer.resume()? {
                 eprintln!("resuming arm `{}` after step {step}", arm.name);
             }
         }
-        run_arm(&arm.name, trainer, &mut out)?;
+        run_arm(&arm.name, trainer, ranks.is_writer(), &mut out)?;
     }
+    ranks.leave();
     Ok(out)
 }
 
 /// Trains one arm to its last step, with a progress bar and one line per step.
-fn run_arm(name: &str, mut trainer: Trainer, out: &mut String) -> Result<()> {
-    let bar = ProgressBar::new(trainer.total_steps());
+fn run_arm(name: &str, mut trainer: Trainer, shows: bool, out: &mut String) -> Result<()> {
+    // Under torchrun every rank shares the terminal: rank 0 alone shows the run.
+    let bar = if shows { ProgressBar::new(trainer.total_steps()) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] step {pos}/{len} {msg} eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -110,6 +122,9 @@ fn run_arm(name: &str, mut trainer: Trainer, out: &mut String) -> Result<()> {
         }
         if let Some(router) = router {
             let _ = write!(line, "; router p(lang): {router}");
+        }
+        if !shows {
+            return;
         }
         if bar.is_hidden() {
             eprintln!("{line}");

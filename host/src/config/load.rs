@@ -19,7 +19,8 @@ pub struct Sources {
 }
 
 /// Top-level sections; flat `LRPO_` variables outside them (like `LRPO_CACHE_DIR`) are not config.
-const SECTIONS: [&str; 8] = ["run", "plugins", "model", "data", "trainer", "components", "reward", "experiment"];
+const SECTIONS: [&str; 9] =
+    ["run", "plugins", "model", "data", "trainer", "components", "reward", "experiment", "distributed"];
 
 pub fn load(sources: &Sources) -> Result<RawConfig> {
     let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));

@@ -30,6 +30,24 @@ pub struct RawConfig {
     /// Several reward models combined in every arm (`[[reward.parts]]`).
     pub reward: RewardConfig,
     pub experiment: ExperimentConfig,
+    /// Data-parallel runs under torchrun (the ranks come from the environment).
+    pub distributed: DistributedConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistributedConfig {
+    /// `gloo`, `nccl`, or `auto`: NCCL when the optimizer's `device` is CUDA, gloo otherwise.
+    pub backend: String,
+    /// Seconds a rank waits at the rendezvous or in any collective before the run ends with
+    /// exit 1 (a rank that died or hangs must not hang the others).
+    pub timeout_s: u64,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        DistributedConfig { backend: "auto".into(), timeout_s: 1800 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -104,10 +104,10 @@ impl StepRecord {
 }
 
 /// An append-only JSONL file that is flushed after every line, so a killed run keeps every
-/// finished step.
+/// finished step; or, on the ranks of a data-parallel run that do not write, nothing.
 pub struct JsonlWriter {
     path: PathBuf,
-    file: std::fs::File,
+    file: Option<std::fs::File>,
 }
 
 impl JsonlWriter {
@@ -117,11 +117,21 @@ impl JsonlWriter {
             .append(true)
             .open(path)
             .map_err(|e| Error::io(path.display(), e))?;
-        Ok(JsonlWriter { path: path.to_path_buf(), file })
+        Ok(JsonlWriter { path: path.to_path_buf(), file: Some(file) })
+    }
+
+    /// [`append`](Self::append) when `writes`, else a writer that drops every line.
+    pub fn append_if(writes: bool, path: &Path) -> Result<JsonlWriter> {
+        if writes {
+            JsonlWriter::append(path)
+        } else {
+            Ok(JsonlWriter { path: path.to_path_buf(), file: None })
+        }
     }
 
     pub fn write_line(&mut self, line: &str) -> Result<()> {
-        writeln!(self.file, "{line}").and_then(|_| self.file.flush()).map_err(|e| Error::io(self.path.display(), e))
+        let Some(file) = self.file.as_mut() else { return Ok(()) };
+        writeln!(file, "{line}").and_then(|_| file.flush()).map_err(|e| Error::io(self.path.display(), e))
     }
 
     pub fn write<T: Serialize>(&mut self, value: &T) -> Result<()> {

@@ -13,12 +13,14 @@ pub mod samples;
 
 use crate::config::ResolvedConfig;
 use crate::data::{read_questions_with, GroupedSampler, Question};
+use crate::dist::{fingerprint, Ranks};
 use crate::prompt::PromptBuilder;
 use checkpoint::HostState;
 pub use components::ArmComponents;
 use lrpo_core::*;
 use metrics::{JsonlWriter, StepRecord};
 use run_lock::RunLock;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -87,6 +89,27 @@ pub struct Trainer {
     lock: Option<RunLock>,
     /// Each reward part's values for the last scored rows (empty with one reward model).
     reward_parts: Vec<(String, Vec<f64>)>,
+    /// This process's place in a data-parallel run (rank 0 of 1 otherwise).
+    ranks: Ranks,
+}
+
+/// What one rank reports of each row it rolled out, for the router and the step's record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RowOutcome {
+    reward: f64,
+    gate: f64,
+    length: usize,
+    /// The row's value under each reward part, in the parts' order.
+    parts: Vec<f64>,
+}
+
+/// The rows of every rank, in global row order: `rewards`, gates, lengths and reward parts.
+#[derive(Debug, Default)]
+struct Outcomes {
+    values: Vec<f64>,
+    gates: Vec<f64>,
+    lengths: Vec<usize>,
+    parts: Vec<(String, Vec<f64>)>,
 }
 
 /// What a finished run reports.
@@ -186,7 +209,15 @@ impl Trainer {
             router_probs: None,
             lock: None,
             reward_parts: Vec::new(),
+            ranks: Ranks::single(),
         })
+    }
+
+    /// Makes this trainer one rank of a data-parallel run: it trains its share of each step,
+    /// and only rank 0 writes the run directory.
+    pub fn with_ranks(mut self, ranks: Ranks) -> Trainer {
+        self.ranks = ranks;
+        self
     }
 
     pub fn total_steps(&self) -> u64 {
@@ -195,7 +226,7 @@ impl Trainer {
 
     /// Continues from the newest complete checkpoint, if there is one. Returns its step.
     fn lock_run_dir(&mut self) -> Result<()> {
-        if self.lock.is_none() {
+        if self.lock.is_none() && self.ranks.is_writer() {
             self.lock = Some(RunLock::acquire(&self.run_dir)?);
         }
         Ok(())
@@ -206,6 +237,22 @@ impl Trainer {
     /// loads, the error names each.
     pub fn resume(&mut self) -> Result<Option<u64>> {
         self.lock_run_dir()?;
+        let resumed = self.resume_newest();
+        // Every rank reads the same run directory; a rank that found another checkpoint (or
+        // none) would train a different policy, so they must agree before the first step.
+        let steps = self.ranks.all_gather(resumed.as_ref().ok().copied())?;
+        let resumed = resumed?;
+        if steps.iter().any(|s| *s != Some(resumed)) {
+            let list: Vec<String> = steps.iter().enumerate().map(|(r, s)| format!("rank {r}: {s:?}")).collect();
+            return Err(Error::runtime(format!(
+                "the ranks resume from different checkpoints ({}); every rank must see the same run directory",
+                list.join(", ")
+            )));
+        }
+        Ok(resumed)
+    }
+
+    fn resume_newest(&mut self) -> Result<Option<u64>> {
         let mut failures = Vec::new();
         for (_, dir) in checkpoint::complete(&self.run_dir).into_iter().rev() {
             match self.resume_from(&dir) {
@@ -255,9 +302,11 @@ impl Trainer {
         self.c.rollout_engine.load_weights(&weights)?;
         drop(weights);
         self.step = host.step;
-        metrics::truncate_after(&self.run_dir.join("metrics.jsonl"), host.step)?;
-        metrics::truncate_after(&self.run_dir.join("router_log.jsonl"), host.step)?;
-        metrics::truncate_after(&self.run_dir.join(samples::FILE), host.step)?;
+        if self.ranks.is_writer() {
+            metrics::truncate_after(&self.run_dir.join("metrics.jsonl"), host.step)?;
+            metrics::truncate_after(&self.run_dir.join("router_log.jsonl"), host.step)?;
+            metrics::truncate_after(&self.run_dir.join(samples::FILE), host.step)?;
+        }
         Ok(host.step)
     }
 
@@ -267,6 +316,13 @@ impl Trainer {
         let mut parts = vec![("optimizer", self.c.optimizer.save_state()?)];
         if let Some(r) = &self.c.router {
             parts.push(("router", r.save_state()?));
+        }
+        // One checkpoint stands for every rank: it is only true if their states are one.
+        for (name, state) in &parts {
+            self.ranks.agree(&format!("{name} states"), fingerprint(state))?;
+        }
+        if !self.ranks.is_writer() {
+            return Ok(checkpoint::checkpoint_dir(&self.run_dir, self.step));
         }
         let dir = checkpoint::save(&self.run_dir, &host, &parts)?;
         // Only now, with a newer checkpoint complete, may older ones go.
@@ -287,10 +343,13 @@ impl Trainer {
     pub fn run(&mut self, mut on_step: impl FnMut(&StepRecord, Option<&str>)) -> Result<RunSummary> {
         self.lock_run_dir()?;
         let resumed_from = if self.step > 0 { Some(self.step) } else { None };
-        checkpoint::write_atomic(&self.run_dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
-        let mut metrics = JsonlWriter::append(&self.run_dir.join("metrics.jsonl"))?;
-        let mut router_log = JsonlWriter::append(&self.run_dir.join("router_log.jsonl"))?;
-        let mut samples = JsonlWriter::append(&self.run_dir.join(samples::FILE))?;
+        let writes = self.ranks.is_writer();
+        if writes {
+            checkpoint::write_atomic(&self.run_dir.join("config.toml"), self.cfg.to_toml().as_bytes())?;
+        }
+        let mut metrics = JsonlWriter::append_if(writes, &self.run_dir.join("metrics.jsonl"))?;
+        let mut router_log = JsonlWriter::append_if(writes, &self.run_dir.join("router_log.jsonl"))?;
+        let mut samples = JsonlWriter::append_if(writes, &self.run_dir.join(samples::FILE))?;
         let t = self.cfg.raw.trainer.clone();
         let mut last = None;
         if t.val_before_train && self.step == 0 && !self.val_questions.is_empty() {
@@ -333,7 +392,7 @@ impl Trainer {
             }
             last = Some(record);
         }
-        if t.export_final {
+        if t.export_final && writes {
             let dtype = lrpo_sdk::hf::parse_float_dtype(&t.export_dtype)
                 .ok_or_else(|| Error::config("trainer.export_dtype", "use f32, bf16 or f16"))?;
             let out = self.run_dir.join("final");
@@ -341,11 +400,16 @@ impl Trainer {
                 crate::export::write_model(self.c.optimizer.as_mut(), self.cfg.raw.model.path.as_deref(), &out, dtype)?;
             tracing::info!("{written}");
         }
+        // No rank reports success before rank 0 has written everything: a last checkpoint or
+        // export that failed there ends the run with exit 1 on every rank.
+        self.ranks.all_gather(true)?;
         self.lock = None;
         Ok(RunSummary { run_dir: self.run_dir.clone(), steps: self.step, resumed_from, last })
     }
 
-    fn requests(&self, rows: &[(usize, Lang)], greedy: bool) -> Result<Vec<GenerationRequest>> {
+    /// Requests for `rows`, the first of which is row `first_row` of the whole step: a row's
+    /// seed depends on its place in the step, not on which rank rolls it out.
+    fn requests(&self, rows: &[(usize, Lang)], first_row: usize, greedy: bool) -> Result<Vec<GenerationRequest>> {
         let t = &self.cfg.raw.trainer;
         let sampling = if greedy {
             SamplingParams::greedy()
@@ -359,7 +423,7 @@ impl Trainer {
                     prompt: self.prompts.render(&self.questions_for(greedy)[*q].question, lang)?,
                     max_new_tokens: t.max_new_tokens,
                     sampling: sampling.clone(),
-                    seed: rollout_seed(self.cfg.raw.run.seed, self.step, i as u64),
+                    seed: rollout_seed(self.cfg.raw.run.seed, self.step, (first_row + i) as u64),
                     stop_strings: t.stop_strings.clone(),
                     stop_token_ids: vec![],
                 })
@@ -379,11 +443,12 @@ impl Trainer {
     fn rollout_and_score(
         &mut self,
         rows: &[(usize, Lang)],
+        first_row: usize,
         validation: bool,
         time: &mut BTreeMap<String, f64>,
     ) -> Result<(Vec<GenerationResult>, Vec<LangPrediction>, Vec<Reward>)> {
         let clock = Instant::now();
-        let requests = self.requests(rows, validation)?;
+        let requests = self.requests(rows, first_row, validation)?;
         time.insert("prompt".into(), clock.elapsed().as_secs_f64());
         let clock = Instant::now();
         let results = self.c.rollout_engine.generate(&requests)?;
@@ -422,6 +487,35 @@ impl Trainer {
         Ok((results, detected, rewards))
     }
 
+    /// This rank's outcomes of its rows, gathered from every rank in global row order.
+    fn gather_outcomes(&self, results: &[GenerationResult], rewards: &[Reward]) -> Result<Outcomes> {
+        let mine: Vec<RowOutcome> = rewards
+            .iter()
+            .zip(results)
+            .enumerate()
+            .map(|(i, (r, res))| RowOutcome {
+                reward: r.value,
+                gate: r.gate,
+                length: res.response_tokens.len(),
+                parts: self.reward_parts.iter().map(|(_, values)| values[i]).collect(),
+            })
+            .collect();
+        let all: Vec<RowOutcome> = self.ranks.all_gather(mine)?.into_iter().flatten().collect();
+        let mut parts: Vec<(String, Vec<f64>)> =
+            self.reward_parts.iter().map(|(name, _)| (name.clone(), Vec::with_capacity(all.len()))).collect();
+        for row in &all {
+            for ((_, values), v) in parts.iter_mut().zip(&row.parts) {
+                values.push(*v);
+            }
+        }
+        Ok(Outcomes {
+            values: all.iter().map(|r| r.reward).collect(),
+            gates: all.iter().map(|r| r.gate).collect(),
+            lengths: all.iter().map(|r| r.length).collect(),
+            parts,
+        })
+    }
+
     fn train_step(&mut self, router_log: &mut JsonlWriter, samples: &mut JsonlWriter) -> Result<StepRecord> {
         let started = Instant::now();
         self.step += 1;
@@ -431,6 +525,9 @@ impl Trainer {
         let groups: Vec<(usize, u64)> = batch.questions().collect();
         let mut time = BTreeMap::new();
 
+        // Every rank routes the whole step with the same router state, so they all pick the
+        // same languages; each then rolls out its own block of whole groups (group-normalised
+        // advantages need a group on one rank).
         let clock = Instant::now();
         let contexts: Vec<RouteContext> = groups.iter().map(|(q, g)| self.questions[*q].route_context(*g)).collect();
         let langs: Vec<Vec<Lang>> = match self.c.router.as_mut() {
@@ -449,9 +546,12 @@ impl Trainer {
 
         let rows: Vec<(usize, Lang)> =
             groups.iter().zip(&langs).flat_map(|((q, _), ls)| ls.iter().map(move |l| (*q, l.clone()))).collect();
-        let (results, detected, rewards) = self.rollout_and_score(&rows, false, &mut time)?;
-        for i in samples::pick(rows.len(), self.cfg.raw.trainer.samples_per_step) {
-            let (q, lang) = &rows[i];
+        let my_groups = self.ranks.share(groups.len());
+        let my_rows = my_groups.start * n..my_groups.end * n;
+        let (results, detected, rewards) =
+            self.rollout_and_score(&rows[my_rows.clone()], my_rows.start, false, &mut time)?;
+        for i in samples::pick(results.len(), self.cfg.raw.trainer.samples_per_step) {
+            let (q, lang) = &rows[my_rows.start + i];
             samples.write(&samples::Sample {
                 step,
                 question: &self.questions[*q].question,
@@ -467,14 +567,17 @@ impl Trainer {
         }
 
         let clock = Instant::now();
+        let outcomes = self.gather_outcomes(&results, &rewards)?;
+        time.insert("gather".into(), clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
         let feedback: Vec<RouteFeedback> = rows
             .iter()
-            .zip(&rewards)
-            .map(|((q, lang), r)| RouteFeedback {
+            .zip(&outcomes.values)
+            .map(|((q, lang), reward)| RouteFeedback {
                 topic: self.questions[*q].topic.clone(),
                 region: self.questions[*q].region.clone(),
                 lang: lang.clone(),
-                reward: r.value,
+                reward: *reward,
             })
             .collect();
         if let Some(r) = self.c.router.as_mut() {
@@ -483,11 +586,14 @@ impl Trainer {
                 router_log.write_line(&router_log::log_line(step, &report))?;
                 self.router_probs = router_log::console_line(&report).or(self.router_probs.take());
             }
+            if self.ranks.size() > 1 {
+                self.ranks.agree("router states", fingerprint(&r.save_state()?))?;
+            }
         }
         time.insert("router_update".into(), clock.elapsed().as_secs_f64());
 
         let clock = Instant::now();
-        let group_of_row: Vec<u64> = groups.iter().flat_map(|(_, g)| std::iter::repeat_n(*g, n)).collect();
+        let group_of_row: Vec<u64> = groups[my_groups].iter().flat_map(|(_, g)| std::iter::repeat_n(*g, n)).collect();
         let train = TrainBatch {
             step,
             samples: results
@@ -510,48 +616,59 @@ impl Trainer {
         self.c.rollout_engine.load_weights(&weights)?;
         drop(weights);
         time.insert("weight_sync".into(), clock.elapsed().as_secs_f64());
+        // The ranks' statistics are means over equal shares of the step: their mean is the
+        // step's (sums and maxima such as the gradient norm are the same on every rank).
+        let optimizer = mean_over_ranks(self.ranks.all_gather(stats.values)?);
 
         let elapsed = started.elapsed().as_secs_f64();
         time.insert("step".into(), elapsed);
         let row_langs: Vec<Lang> = rows.iter().map(|(_, l)| l.clone()).collect();
-        let values: Vec<f64> = rewards.iter().map(|r| r.value).collect();
-        let gates: Vec<f64> = rewards.iter().map(|r| r.gate).collect();
-        let lengths: Vec<usize> = results.iter().map(|r| r.response_tokens.len()).collect();
-        let mut record = StepRecord {
-            step,
-            epoch: batch.epoch,
-            phase: "train".into(),
-            optimizer: stats.values,
-            ..Default::default()
-        };
-        record.summarise(&row_langs, &values, &gates, &lengths);
-        record.summarise_parts(&row_langs, &self.reward_parts);
-        let devices = self.cfg.raw.trainer.devices.max(1) as f64;
-        record.tokens_per_second = lengths.iter().sum::<usize>() as f64 / (elapsed * devices).max(1e-9);
+        let mut record =
+            StepRecord { step, epoch: batch.epoch, phase: "train".into(), optimizer, ..Default::default() };
+        record.summarise(&row_langs, &outcomes.values, &outcomes.gates, &outcomes.lengths);
+        record.summarise_parts(&row_langs, &outcomes.parts);
+        // Per device, as verl's perf/throughput: every rank is a device.
+        let devices = (self.cfg.raw.trainer.devices.max(1) * self.ranks.size()) as f64;
+        record.tokens_per_second = outcomes.lengths.iter().sum::<usize>() as f64 / (elapsed * devices).max(1e-9);
         record.time = time;
         Ok(record)
     }
 
-    /// Greedy generation in each validation question's own (or fixed) language.
+    /// Greedy generation in each validation question's own (or fixed) language, each rank
+    /// taking a block of the questions.
     fn validate(&mut self) -> Result<StepRecord> {
         let limit = match self.cfg.raw.trainer.val_max_questions {
             0 => self.val_questions.len(),
             k => k.min(self.val_questions.len()),
         };
         let rows: Vec<(usize, Lang)> = (0..limit).map(|i| (i, self.val_questions[i].lang().clone())).collect();
+        let mine = self.ranks.share(rows.len());
         let mut time = BTreeMap::new();
         let started = Instant::now();
-        let (results, _, rewards) = self.rollout_and_score(&rows, true, &mut time)?;
+        let (results, _, rewards) = self.rollout_and_score(&rows[mine.clone()], mine.start, true, &mut time)?;
+        let outcomes = self.gather_outcomes(&results, &rewards)?;
         time.insert("step".into(), started.elapsed().as_secs_f64());
         let langs: Vec<Lang> = rows.iter().map(|(_, l)| l.clone()).collect();
-        let values: Vec<f64> = rewards.iter().map(|r| r.value).collect();
-        let gates: Vec<f64> = rewards.iter().map(|r| r.gate).collect();
-        let lengths: Vec<usize> = results.iter().map(|r| r.response_tokens.len()).collect();
         let mut record = StepRecord { step: self.step, phase: "val".into(), time, ..Default::default() };
-        record.summarise(&langs, &values, &gates, &lengths);
-        record.summarise_parts(&langs, &self.reward_parts);
-        record.question_rewards = values;
-        record.question_gates = gates;
+        record.summarise(&langs, &outcomes.values, &outcomes.gates, &outcomes.lengths);
+        record.summarise_parts(&langs, &outcomes.parts);
+        record.question_rewards = outcomes.values;
+        record.question_gates = outcomes.gates;
         Ok(record)
     }
+}
+
+/// Each key's mean over the ranks' values (a single rank's values unchanged).
+fn mean_over_ranks(all: Vec<BTreeMap<String, f64>>) -> BTreeMap<String, f64> {
+    let ranks = all.len().max(1) as f64;
+    let mut sum: BTreeMap<String, f64> = BTreeMap::new();
+    for values in &all {
+        for (k, v) in values {
+            *sum.entry(k.clone()).or_default() += v;
+        }
+    }
+    if all.len() == 1 {
+        return all.into_iter().next().unwrap_or_default();
+    }
+    sum.into_iter().map(|(k, v)| (k, v / ranks)).collect()
 }

@@ -196,7 +196,30 @@ impl Grpo {
         let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
         let adv = advantages(cfg.adv_estimator, &group_ids, &rewards);
         let lr = self.schedule.lr_at(self.steps_done);
-        let mini = if cfg.mini_batch_size == 0 { n } else { cfg.mini_batch_size.min(n) };
+        // In a data-parallel run this rank holds 1/ranks of the step (whole groups, equal
+        // shares); a mini-batch is `mini_batch_size` rows of the whole step, taken as equal
+        // slices of every rank's rows, so the summed gradients are the 1-rank update's.
+        let world = lrpo_sdk::collective::world();
+        let ranks = world.map_or(1, |w| w.size());
+        if let Some(world) = &world {
+            let mut rows = [n as f32];
+            world.all_reduce_sum(&mut rows)?;
+            if rows[0] != (n * ranks) as f32 {
+                return Err(Error::runtime(format!(
+                    "step {}: this rank holds {n} rows but the {ranks} ranks hold {} in all; every rank needs an equal share",
+                    batch.step, rows[0]
+                )));
+            }
+        }
+        let whole = n * ranks;
+        let global_mini = if cfg.mini_batch_size == 0 { whole } else { cfg.mini_batch_size.min(whole) };
+        if !global_mini.is_multiple_of(ranks) {
+            return Err(Error::config(
+                "mini_batch_size",
+                format!("{global_mini} rows do not split evenly over {ranks} ranks; use a multiple of {ranks}"),
+            ));
+        }
+        let mini = global_mini / ranks;
         // With one update per step π_old is the current policy: its detached log-probs give
         // ρ ≡ 1 without a separate pass (verl does the same).
         let recompute_old = n.div_ceil(mini) > 1 || cfg.ppo_epochs > 1;
@@ -220,7 +243,10 @@ impl Grpo {
                 let scale = self.masters.as_ref().map_or(1.0, Masters::scale);
                 totals.begin_update();
                 for micro_rows in mini_rows.chunks(cfg.micro_batch_size) {
-                    let weight = micro_rows.len() as f64 / mini_rows.len() as f64;
+                    // The micro-batch's share of this rank's mini-batch (its statistics), and of
+                    // the whole step's (its gradient, summed over the ranks).
+                    let share = micro_rows.len() as f64 / mini_rows.len() as f64;
+                    let weight = share / ranks as f64;
                     let mb = MicroBatch::build(batch, micro_rows, &adv, self.device);
                     let (logp, logits, checkpoint) =
                         score(&self.policy, &mb, cfg.temperature, cfg.gradient_checkpointing)?;
@@ -272,7 +298,7 @@ impl Grpo {
                     let _guard = tch::no_grad_guard();
                     let value = |t: &Tensor| t.to_kind(Kind::Double).double_value(&[]);
                     totals.add_micro(
-                        weight,
+                        share,
                         [
                             ("loss", value(&loss)),
                             ("pg_loss", value(&pg_loss)),
@@ -292,6 +318,12 @@ impl Grpo {
                     }
                 }
                 let grads = precision::gradients(&self.params, scale);
+                if let Some(world) = &world {
+                    let clock = Instant::now();
+                    let local: Vec<Tensor> = grads.iter().flatten().map(Tensor::shallow_clone).collect();
+                    lrpo_torch::collective::all_reduce_sum(world, &local)?;
+                    totals.add_time("allreduce_s", clock.elapsed().as_secs_f64());
+                }
                 let norm = clip_grad_norm(&grads, cfg.grad_clip);
                 if norm.is_finite() {
                     self.optimizer.step(&trainable, &grads, lr);
@@ -319,6 +351,9 @@ impl Grpo {
         stats.set("lr", lr);
         crate::stats::batch_stats(&mut stats, batch, &adv);
         stats.set("time_s", started.elapsed().as_secs_f64());
+        if let Some(world) = &world {
+            crate::stats::over_ranks(&mut stats, world)?;
+        }
         Ok(stats)
     }
 }

@@ -15,6 +15,8 @@ pub struct StepTotals {
     finite_norm_sum: f64,
     sampler_abs_diff: f64,
     sampler_tokens: f64,
+    /// Seconds spent in named parts of the step (the all-reduce), summed over its updates.
+    times: BTreeMap<&'static str, f64>,
 }
 
 impl StepTotals {
@@ -31,6 +33,10 @@ impl StepTotals {
     pub fn add_sampler_diff(&mut self, abs_diff_sum: f64, tokens: f64) {
         self.sampler_abs_diff += abs_diff_sum;
         self.sampler_tokens += tokens;
+    }
+
+    pub fn add_time(&mut self, key: &'static str, seconds: f64) {
+        *self.times.entry(key).or_default() += seconds;
     }
 
     /// Closes an update whose pre-clip gradient norm was `norm` (skipped when not finite).
@@ -57,11 +63,29 @@ impl StepTotals {
         let applied = self.updates - self.skipped;
         // Mean over the updates that were applied; a skipped update's norm is reported by count.
         stats.set("grad_norm", if applied > 0 { self.finite_norm_sum / applied as f64 } else { 0.0 });
+        for (k, v) in self.times {
+            stats.set(k, v);
+        }
         if self.sampler_tokens > 0.0 {
             stats.set("sampler_logprob_abs_diff", self.sampler_abs_diff / self.sampler_tokens);
         }
         stats
     }
+}
+
+/// Figures that add up over the ranks' shares of a step; every other one is a mean per row,
+/// token or update, the same kind of figure on every rank.
+const SUMMED: [&str; 3] = ["prompt_tokens", "response_tokens", "samples"];
+
+/// Makes a rank's statistics the whole step's: sums of [`SUMMED`], means of the rest.
+pub fn over_ranks(stats: &mut StepStats, world: &lrpo_sdk::collective::World) -> lrpo_core::Result<()> {
+    let mut values: Vec<f64> = stats.values.values().copied().collect();
+    world.all_reduce_sum_f64(&mut values)?;
+    let ranks = world.size() as f64;
+    for ((key, value), total) in stats.values.iter_mut().zip(values) {
+        *value = if SUMMED.contains(&key.as_str()) { total } else { total / ranks };
+    }
+    Ok(())
 }
 
 /// Rewards, advantages (token-weighted, as verl logs them) and token counts of the batch.

@@ -15,6 +15,7 @@
 //! so the crate builds and tests on machines without a GPU.
 
 mod bytes;
+pub mod collective;
 pub mod decoder;
 pub mod encoder;
 pub mod gguf;
@@ -74,11 +75,12 @@ pub fn retain_freed_memory() {
 }
 
 /// Parses a device name as configs spell it: `cpu`, `cuda`, `cuda:N`. A CUDA device loads
-/// libtorch's CUDA backend first ([`load_cuda_backend`]).
+/// libtorch's CUDA backend first ([`load_cuda_backend`]). In a data-parallel run bare `cuda`
+/// is the rank's own GPU, `cuda:<LOCAL_RANK>` (torchrun's convention).
 pub fn parse_device(key: &str, name: &str) -> Result<Device> {
     let device = match name.trim() {
         "cpu" => Device::Cpu,
-        "cuda" => Device::Cuda(0),
+        "cuda" => Device::Cuda(lrpo_sdk::collective::world().map_or(0, |w| w.local_rank())),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(index)) => Device::Cuda(index),
             _ => return Err(Error::config(key, format!("unknown device `{other}`; use cpu, cuda or cuda:N"))),

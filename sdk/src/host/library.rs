@@ -2,16 +2,53 @@
 
 use super::log_bridge::{filter_directives, host_log};
 use super::Manifest;
+use crate::collective::{FfiBuffer, FfiWorld};
 use crate::language_id::HostLanguageId;
 use crate::optimizer::HostOptimizer;
 use crate::reward_model::HostRewardModel;
 use crate::rollout_engine::HostRolloutEngine;
 use crate::router::HostRouter;
-use crate::{AnyComponent, HostContext, PluginModRef, ABI_MAJOR, ABI_MINOR, ABI_SYMBOL};
+use crate::{AnyComponent, FfiError, HostContext, PluginModRef, ABI_MAJOR, ABI_MINOR, ABI_SYMBOL};
 use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary};
-use abi_stable::std_types::RStr;
+use abi_stable::std_types::{RResult, RStr};
 use lrpo_core::{ComponentKind, Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The host's side of a data-parallel run: its place, and how it sums a buffer over the ranks.
+#[derive(Debug, Clone, Copy)]
+pub struct HostWorld {
+    pub rank: usize,
+    pub size: usize,
+    pub local_rank: usize,
+    pub all_reduce_sum: fn(FfiBuffer) -> Result<()>,
+}
+
+static WORLD: OnceLock<HostWorld> = OnceLock::new();
+
+extern "C" fn all_reduce_sum(buffer: FfiBuffer) -> RResult<(), FfiError> {
+    match WORLD.get() {
+        Some(world) => (world.all_reduce_sum)(buffer).map_err(FfiError::from).into(),
+        None => RResult::RErr(Error::runtime("all-reduce outside a data-parallel run").into()),
+    }
+}
+
+/// Makes every library opened from now on (and the host's own components) part of a
+/// data-parallel run; call once, before the first [`PluginLibrary::open`].
+pub fn set_world(world: HostWorld) {
+    if WORLD.set(world).is_ok() {
+        crate::collective::install(ffi_world().expect("just set"));
+    }
+}
+
+fn ffi_world() -> Option<FfiWorld> {
+    WORLD.get().map(|w| FfiWorld {
+        rank: w.rank as u32,
+        size: w.size as u32,
+        local_rank: w.local_rank as u32,
+        all_reduce_sum,
+    })
+}
 
 /// A plugin library that passed every check and was initialised. It is never unloaded: the
 /// components it built may still run its code.
@@ -71,6 +108,21 @@ impl PluginLibrary {
             log_filter: filter_directives().into(),
             threads: threads.max(1) as u32,
         });
+        if let Some(world) = ffi_world() {
+            // A library built before data-parallel runs cannot take part in one: its optimizer
+            // would update on its own rank's rows alone, and the ranks would drift apart.
+            let set_world = module.set_world().ok_or_else(|| {
+                plugin_error(
+                    path,
+                    format!(
+                        "built against lrpo-sdk ABI {major}.{minor}, before data-parallel runs (ABI 2.1); \
+                         rebuild it to train on {} ranks",
+                        world.size
+                    ),
+                )
+            })?;
+            set_world(world);
+        }
         let manifest: Manifest = (module.manifest())().into();
         Ok(PluginLibrary { path: path.to_path_buf(), manifest, module })
     }

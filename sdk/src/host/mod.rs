@@ -20,6 +20,6 @@ mod library;
 mod log_bridge;
 mod manifest;
 
-pub use library::PluginLibrary;
+pub use library::{set_world, HostWorld, PluginLibrary};
 pub use log_bridge::filter_directives;
 pub use manifest::{ComponentInfo, Manifest};
