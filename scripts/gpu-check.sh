@@ -66,7 +66,10 @@ dist)
     rm -rf "$stage"
     mkdir -p "$stage"/{bin,plugins,assets/smollm2,assets/e5} gpu-dist
     echo "== build (torch $LRPO_TORCH_VERSION, $rel)"
-    cargo build --release -p lrpo-host -p lrpo-router-bandit -p lrpo-langid-fasttext -p lrpo-cuda-check
+    cargo build --release -p lrpo-router-bandit -p lrpo-langid-fasttext -p lrpo-cuda-check
+    # Without data-parallel runs: those embed this machine's libpython, which the GPU side's
+    # python need not match (one GPU there, so one rank).
+    cargo build --release -p lrpo-host --no-default-features
     cp "$rel/lrpo-host" "$rel/lrpo-cuda-check" "$stage/bin/"
     cp "$rel/liblrpo_router_bandit.so" "$rel/liblrpo_langid_fasttext.so" "$stage/plugins/"
     # Each tch target linked once with CUDA_LINK and copied at once: cargo rustc's extra

@@ -29,6 +29,16 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
         eprintln!("rank {} of {}: {role}", ranks.rank(), ranks.size());
     }
     let arm_dir = |name: &str| if cfg.arms.len() > 1 { base_dir.join(name) } else { base_dir.clone() };
+    // Where the components keep their own files (a vLLM server's log, weight syncs). Rank 0's
+    // is the arm's run directory; another rank gets its own below it, so two ranks never write
+    // the same file.
+    let component_dir = |dir: std::path::PathBuf| {
+        if ranks.is_writer() {
+            dir
+        } else {
+            dir.join(format!("rank{}", ranks.rank()))
+        }
+    };
     // Every arm is checked before any model loads (its config, the files it reads, one
     // tokenizer, no old run in its directory), so a mistake in the last arm is reported at once,
     // not after the first arm's run. Each arm is then built just before it trains and dropped
@@ -36,7 +46,7 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     // the memory a run needs by the number of arms.
     for arm in &cfg.arms {
         let run_dir = arm_dir(&arm.name);
-        registry.set_run_dir(&run_dir);
+        registry.set_run_dir(&component_dir(run_dir.clone()));
         registry.check_arm(arm, &cfg.raw.components)?;
         if let (false, records @ 1..) = (resume, crate::train::existing_records(&run_dir)) {
             // Appending a new run's steps to an old run's records would mix two runs.
@@ -51,7 +61,7 @@ pub fn train(global: &GlobalArgs, resume: bool) -> Result<String> {
     }
     for arm in &cfg.arms {
         let run_dir = arm_dir(&arm.name);
-        registry.set_run_dir(&run_dir);
+        registry.set_run_dir(&component_dir(run_dir.clone()));
         let parts = registry.build_arm(arm, &cfg.raw.components)?;
         eprintln!("arm `{}`:", arm.name);
         for ((kind, instance), part) in arm.instances.iter().zip(&parts) {

@@ -16,7 +16,9 @@ pub const DEFAULT_SERVED_NAME: &str = "lrpo-policy";
 #[serde(default, deny_unknown_fields)]
 pub struct VllmConfig {
     /// Base URL of a running vLLM server (started with VLLM_SERVER_DEV_MODE=1), e.g.
-    /// `http://10.0.0.7:8000`. Exactly one of `url` and `launch`.
+    /// `http://10.0.0.7:8000`. Exactly one of `url` and `launch`. In a data-parallel run each
+    /// rank needs a server of its own: `{rank}` and `{local_rank}` are filled in here and in
+    /// `weights_dir`, `weights_dir_on_server` and `launch.log_file`.
     pub url: Option<String>,
     /// Start and own a server instead: a child process stopped with the run.
     pub launch: Option<LaunchConfig>,
@@ -28,7 +30,7 @@ pub struct VllmConfig {
     /// SmolLM2-135M-Instruct in the model cache.
     #[schemars(schema_with = "lrpo_sdk::schema::input_dir")]
     pub model_dir: Option<PathBuf>,
-    /// Longest a call may take, retries included; a dead server ends a run within this.
+    /// Longest a call may take, retries included; a dead server ends a run within self.
     pub timeout_s: f64,
     /// Retries of a call after a refused connection, a timeout or a 5xx, with backoff.
     pub max_retries: u32,
@@ -147,6 +149,13 @@ fn seconds(key: &str, value: f64) -> Result<Duration> {
 }
 
 /// Checks an http(s) URL and drops a trailing slash, so paths join with one `/`.
+/// `text` with `{rank}` and `{local_rank}` replaced by this process's (0 in a single process).
+fn per_rank(text: &str) -> String {
+    let world = lrpo_sdk::collective::world();
+    let (rank, local) = world.map_or((0, 0), |w| (w.rank(), w.local_rank()));
+    text.replace("{rank}", &rank.to_string()).replace("{local_rank}", &local.to_string())
+}
+
 pub fn check_url(key: &str, url: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
     let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
@@ -158,7 +167,14 @@ pub fn check_url(key: &str, url: &str) -> Result<String> {
 
 impl VllmConfig {
     /// Validates the table; `instance` names the default temp directory.
-    pub fn resolve(self, instance: &str) -> Result<Settings> {
+    pub fn resolve(mut self, instance: &str) -> Result<Settings> {
+        self.url = self.url.map(|u| per_rank(&u));
+        for dir in [&mut self.weights_dir, &mut self.weights_dir_on_server] {
+            *dir = dir.take().map(|d| PathBuf::from(per_rank(&d.to_string_lossy())));
+        }
+        if let Some(launch) = self.launch.as_mut() {
+            launch.log_file = launch.log_file.take().map(|f| PathBuf::from(per_rank(&f.to_string_lossy())));
+        }
         let endpoint = match (self.url, self.launch) {
             (Some(_), Some(_)) => return Err(Error::config("url", "give either `url` or `launch`, not both")),
             (None, None) => {
@@ -263,6 +279,12 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rank_placeholders_are_rank_0_in_a_single_process() {
+        assert_eq!(per_rank("http://127.0.0.1:80{local_rank}/r{rank}"), "http://127.0.0.1:800/r0");
+        assert_eq!(per_rank("/plain"), "/plain");
+    }
 
     fn model_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
