@@ -215,3 +215,27 @@ fn a_killed_rank_ends_the_other_with_exit_1() {
     );
     assert!(err.contains("error"), "{err}");
 }
+
+#[test]
+fn a_rank_whose_peers_never_come_gives_up_after_the_timeout() {
+    // Rank 1 of 2 with no rank 0 anywhere: the rendezvous waits `timeout_s`, then exit 1.
+    let dir = tiny_tch::setup_with("", "total_steps = 1\nmax_new_tokens = 12", "");
+    let mut child = train_command(dir.path(), &["--set", "distributed.timeout_s=5"])
+        .env("WORLD_SIZE", "2")
+        .env("RANK", "1")
+        .env("LOCAL_RANK", "1")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", free_port().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = wait_for(&mut child, Duration::from_secs(120));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60), "gave up after {:?}", started.elapsed());
+    assert!(err.contains("joining the gloo process group"), "{err}");
+    assert!(!dir.path().join("runs/tch/metrics.jsonl").exists(), "a rank other than 0 wrote the run directory");
+}
