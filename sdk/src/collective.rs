@@ -29,6 +29,17 @@ pub enum ElementType {
     F16 = 3,
 }
 
+/// A number type a host buffer may hold, for [`World::all_reduce_sum`].
+pub trait HostElement: Copy {
+    const ELEMENT: ElementType;
+}
+impl HostElement for f32 {
+    const ELEMENT: ElementType = ElementType::F32;
+}
+impl HostElement for f64 {
+    const ELEMENT: ElementType = ElementType::F64;
+}
+
 /// `len` elements at `ptr` in the memory of `device` (-1: host memory, N: CUDA device N).
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy)]
@@ -66,26 +77,10 @@ impl World {
         self.0.local_rank as usize
     }
 
-    /// Sums `values` over every rank, in place.
-    pub fn all_reduce_sum(&self, values: &mut [f32]) -> Result<()> {
-        let buffer = FfiBuffer {
-            ptr: values.as_mut_ptr() as usize,
-            len: values.len() as u64,
-            element: ElementType::F32,
-            device: -1,
-        };
-        // Safety: the buffer is exactly `values`, borrowed mutably for the call.
-        unsafe { self.all_reduce_sum_raw(buffer) }
-    }
-
-    /// Sums `values` over every rank, in place.
-    pub fn all_reduce_sum_f64(&self, values: &mut [f64]) -> Result<()> {
-        let buffer = FfiBuffer {
-            ptr: values.as_mut_ptr() as usize,
-            len: values.len() as u64,
-            element: ElementType::F64,
-            device: -1,
-        };
+    /// Sums `values` (f32 or f64) over every rank, in place.
+    pub fn all_reduce_sum<T: HostElement>(&self, values: &mut [T]) -> Result<()> {
+        let buffer =
+            FfiBuffer { ptr: values.as_mut_ptr() as usize, len: values.len() as u64, element: T::ELEMENT, device: -1 };
         // Safety: the buffer is exactly `values`, borrowed mutably for the call.
         unsafe { self.all_reduce_sum_raw(buffer) }
     }

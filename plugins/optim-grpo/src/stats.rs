@@ -80,7 +80,7 @@ const SUMMED: [&str; 3] = ["prompt_tokens", "response_tokens", "samples"];
 /// Makes a rank's statistics the whole step's: sums of [`SUMMED`], means of the rest.
 pub fn over_ranks(stats: &mut StepStats, world: &lrpo_sdk::collective::World) -> lrpo_core::Result<()> {
     let mut values: Vec<f64> = stats.values.values().copied().collect();
-    world.all_reduce_sum_f64(&mut values)?;
+    world.all_reduce_sum(&mut values)?;
     let ranks = world.size() as f64;
     for ((key, value), total) in stats.values.iter_mut().zip(values) {
         *value = if SUMMED.contains(&key.as_str()) { total } else { total / ranks };
