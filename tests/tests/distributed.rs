@@ -93,7 +93,8 @@ fn two_ranks_make_the_one_rank_update() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let two = tiny_tch::setup_with("", ONE_STEP, "");
-    let mut ranks = spawn_ranks(two.path(), 2, &[]);
+    // `--resume auto` with nothing to resume: every rank finds no checkpoint, and they agree.
+    let mut ranks = spawn_ranks(two.path(), 2, &["--resume", "auto"]);
     for (r, child) in ranks.iter_mut().enumerate() {
         let status = wait_for(child, Duration::from_secs(600));
         assert_eq!(status.and_then(|s| s.code()), Some(0), "rank {r}:\n{}", log(two.path(), r));

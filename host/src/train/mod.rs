@@ -240,10 +240,17 @@ impl Trainer {
         let resumed = self.resume_newest();
         // Every rank reads the same run directory; a rank that found another checkpoint (or
         // none) would train a different policy, so they must agree before the first step.
-        let steps = self.ranks.all_gather(resumed.as_ref().ok().copied())?;
+        // (A Result, not an Option of an Option: JSON would read `Some(None)` back as `None`.)
+        let found: std::result::Result<Option<u64>, String> = resumed.as_ref().copied().map_err(|e| e.to_string());
+        let steps = self.ranks.all_gather(found)?;
         let resumed = resumed?;
-        if steps.iter().any(|s| *s != Some(resumed)) {
-            let list: Vec<String> = steps.iter().enumerate().map(|(r, s)| format!("rank {r}: {s:?}")).collect();
+        if steps.iter().any(|s| *s != Ok(resumed)) {
+            let show = |s: &std::result::Result<Option<u64>, String>| match s {
+                Ok(Some(step)) => format!("step {step}"),
+                Ok(None) => "no checkpoint".to_string(),
+                Err(e) => e.clone(),
+            };
+            let list: Vec<String> = steps.iter().enumerate().map(|(r, s)| format!("rank {r}: {}", show(s))).collect();
             return Err(Error::runtime(format!(
                 "the ranks resume from different checkpoints ({}); every rank must see the same run directory",
                 list.join(", ")
@@ -447,6 +454,12 @@ impl Trainer {
         validation: bool,
         time: &mut BTreeMap<String, f64>,
     ) -> Result<(Vec<GenerationResult>, Vec<LangPrediction>, Vec<Reward>)> {
+        if rows.is_empty() {
+            // A rank with no share (fewer validation questions than ranks) still reports the
+            // reward parts by name, for the gathered record.
+            self.reward_parts.iter_mut().for_each(|(_, values)| values.clear());
+            return Ok((vec![], vec![], vec![]));
+        }
         let clock = Instant::now();
         let requests = self.requests(rows, first_row, validation)?;
         time.insert("prompt".into(), clock.elapsed().as_secs_f64());
