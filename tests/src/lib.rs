@@ -91,12 +91,12 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// A run's `metrics.jsonl` records without the wall-clock fields (`time`, `time_s`,
-/// `allreduce_s`, `tokens_per_second`, at any depth), which no two runs share.
+/// A run's `metrics.jsonl` records without the wall-clock fields (`time`, `tokens_per_second`
+/// and every `*_s` such as `time_s` or `allreduce_s`, at any depth), which no two runs share.
 pub fn run_metrics(run_dir: &Path) -> Vec<serde_json::Value> {
     fn strip(v: &mut serde_json::Value) {
         if let Some(o) = v.as_object_mut() {
-            o.retain(|k, _| !matches!(k.as_str(), "time" | "time_s" | "allreduce_s" | "tokens_per_second"));
+            o.retain(|k, _| !(k == "time" || k == "tokens_per_second" || k.ends_with("_s")));
             o.values_mut().for_each(strip);
         }
     }

@@ -86,6 +86,11 @@ pub struct GrpoConfig {
 
     /// Rows per forward/backward.
     pub micro_batch_size: usize,
+    /// Rows per forward of the passes without gradients (the reference policy's log-probs, and
+    /// π_old's when a step makes several updates), as verl's `log_prob_micro_batch_size`: no
+    /// activations are kept for a backward, so larger batches cost only their logits.
+    /// 0 = `micro_batch_size`.
+    pub log_prob_micro_batch_size: usize,
     /// Keep only each block's input during the policy forward and recompute the block in the
     /// backward pass: activation memory of one layer instead of all, for about one more forward.
     pub gradient_checkpointing: bool,
@@ -129,6 +134,7 @@ impl Default for GrpoConfig {
             loss_norm_length: 1024,
             temperature: 1.0,
             micro_batch_size: 4,
+            log_prob_micro_batch_size: 0,
             gradient_checkpointing: false,
             mini_batch_size: 0,
             ppo_epochs: 1,

@@ -176,7 +176,11 @@ impl Grpo {
         let n = batch.samples.len();
         let mut out = vec![Vec::new(); n];
         let rows: Vec<usize> = (0..n).collect();
-        for chunk in rows.chunks(self.config.micro_batch_size) {
+        let chunk_rows = match self.config.log_prob_micro_batch_size {
+            0 => self.config.micro_batch_size,
+            rows => rows,
+        };
+        for chunk in rows.chunks(chunk_rows) {
             let mb = MicroBatch::build(batch, chunk, adv, self.device);
             let (logp, _, _) = score(model, &mb, self.config.temperature, false)?;
             for (i, values) in mb.split_rows(&logp, |i| batch.samples[i].response_tokens.len()) {
@@ -223,15 +227,19 @@ impl Grpo {
         // With one update per step π_old is the current policy: its detached log-probs give
         // ρ ≡ 1 without a separate pass (verl does the same).
         let recompute_old = n.div_ceil(mini) > 1 || cfg.ppo_epochs > 1;
+        let mut totals = StepTotals::default();
+        let clock = Instant::now();
         let old_rows = if recompute_old { Some(self.row_logprobs(&self.policy, batch, &adv)?) } else { None };
+        totals.add_time("old_logprob_s", clock.elapsed().as_secs_f64());
+        let clock = Instant::now();
         let ref_rows = match &self.reference {
             Some(reference) => Some(self.row_logprobs(reference, batch, &adv)?),
             None => None,
         };
+        totals.add_time("ref_logprob_s", clock.elapsed().as_secs_f64());
         let sampler_rows: Vec<Vec<f32>> = batch.samples.iter().map(|s| s.sampler_logprobs.clone()).collect();
         let clip = Clip { low: cfg.clip_ratio_low, high: cfg.clip_ratio_high, c: cfg.clip_ratio_c };
         let trainable = self.trainable();
-        let mut totals = StepTotals::default();
         let mut order: Vec<usize> = (0..n).collect();
 
         for epoch in 0..cfg.ppo_epochs {
