@@ -34,6 +34,15 @@ fn python_error(what: &str, e: PyErr) -> Error {
     })
 }
 
+/// A collective that failed: almost always because another rank ended (its own error, a kill)
+/// or stopped answering, which that rank's log explains.
+fn collective_error(what: &str, e: PyErr) -> Error {
+    match python_error(&format!("{what} with the other ranks"), e) {
+        Error::Runtime(m) => Error::runtime(format!("{m} (another rank ended or stopped answering: its log says why)")),
+        other => other,
+    }
+}
+
 fn module() -> Result<&'static Py<PyModule>> {
     MODULE.get().ok_or_else(|| Error::runtime("the process group is not initialised"))
 }
@@ -92,7 +101,7 @@ pub fn all_reduce_sum(buffer: FfiBuffer) -> Result<()> {
         ))?;
         Ok(())
     })
-    .map_err(|e| python_error("all-reduce", e))
+    .map_err(|e| collective_error("all-reduce", e))
 }
 
 /// Every rank's `data`, in rank order.
@@ -101,7 +110,7 @@ pub fn all_gather_bytes(data: &[u8]) -> Result<Vec<Vec<u8>>> {
     Python::with_gil(|py| {
         module.bind(py).getattr("all_gather_bytes")?.call1((PyBytes::new(py, data),))?.extract::<Vec<Vec<u8>>>()
     })
-    .map_err(|e| python_error("all-gather", e))
+    .map_err(|e| collective_error("all-gather", e))
 }
 
 pub fn shutdown() {
