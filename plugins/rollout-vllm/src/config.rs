@@ -17,8 +17,9 @@ pub const DEFAULT_SERVED_NAME: &str = "lrpo-policy";
 pub struct VllmConfig {
     /// Base URL of a running vLLM server (started with VLLM_SERVER_DEV_MODE=1), e.g.
     /// `http://10.0.0.7:8000`. Exactly one of `url` and `launch`. In a data-parallel run each
-    /// rank needs a server of its own: `{rank}` and `{local_rank}` are filled in here and in
-    /// `weights_dir`, `weights_dir_on_server` and `launch.log_file`.
+    /// rank needs a server of its own: `{rank}` and `{local_rank}` are filled in here, in
+    /// `weights_dir`, `weights_dir_on_server`, and in `launch`'s args, env and log file (e.g.
+    /// `env = { CUDA_VISIBLE_DEVICES = "{local_rank}" }`).
     pub url: Option<String>,
     /// Start and own a server instead: a child process stopped with the run.
     pub launch: Option<LaunchConfig>,
@@ -174,6 +175,9 @@ impl VllmConfig {
         }
         if let Some(launch) = self.launch.as_mut() {
             launch.log_file = launch.log_file.take().map(|f| PathBuf::from(per_rank(&f.to_string_lossy())));
+            for text in launch.args.iter_mut().chain(&mut launch.extra_args).chain(launch.env.values_mut()) {
+                *text = per_rank(text);
+            }
         }
         let endpoint = match (self.url, self.launch) {
             (Some(_), Some(_)) => return Err(Error::config("url", "give either `url` or `launch`, not both")),
