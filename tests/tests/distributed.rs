@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 #[path = "common/tiny_tch.rs"]
 mod tiny_tch;
 
-/// One training step with a validation on 5 questions (an uneven share: 3 and 2) before and
-/// after it, and the final export.
-const ONE_STEP: &str =
-    "total_steps = 1\nval_before_train = true\ntest_freq = 1\nval_max_questions = 5\nmax_new_tokens = 12\nexport_final = true";
+/// Two training steps with a validation on 5 questions (an uneven share: 3 and 2) before and
+/// after them, and the final export. Two, because AdamW's first step is blind to the gradient's
+/// scale (it moves each weight by about lr·sign(g)): the second step's update, and the gradient
+/// norms, show whether the ranks' gradients were weighed and summed right.
+const TWO_STEPS: &str =
+    "total_steps = 2\nval_before_train = true\ntest_freq = 2\nval_max_questions = 5\nmax_new_tokens = 12\nexport_final = true";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -88,11 +90,11 @@ fn weight_diff(a: &Path, b: &Path, base: &Path) -> serde_json::Value {
 
 #[test]
 fn two_ranks_make_the_one_rank_update() {
-    let one = tiny_tch::setup_with("", ONE_STEP, "");
+    let one = tiny_tch::setup_with("", TWO_STEPS, "");
     let out = train_command(one.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
-    let two = tiny_tch::setup_with("", ONE_STEP, "");
+    let two = tiny_tch::setup_with("", TWO_STEPS, "");
     // `--resume auto` with nothing to resume: every rank finds no checkpoint, and they agree.
     let mut ranks = spawn_ranks(two.path(), 2, &["--resume", "auto"]);
     for (r, child) in ranks.iter_mut().enumerate() {
@@ -114,7 +116,7 @@ fn two_ranks_make_the_one_rank_update() {
 
     // Rank 0 wrote one record per step and validation, over every rank's rows.
     let (m1, m2) = (run_metrics(&run(one.path())), run_metrics(&run(two.path())));
-    assert_eq!(m1.len(), 3, "{m1:?}");
+    assert_eq!(m1.len(), 4, "{m1:?}");
     assert_eq!(m2.len(), m1.len(), "{m2:?}");
     for (a, b) in m1.iter().zip(&m2) {
         assert_eq!(a["phase"], b["phase"]);
@@ -124,9 +126,14 @@ fn two_ranks_make_the_one_rank_update() {
         }
         assert_eq!(a["question_rewards"].as_array().map(Vec::len), b["question_rewards"].as_array().map(Vec::len));
     }
-    let (l1, l2) = (&m1[1]["optimizer"]["loss"], &m2[1]["optimizer"]["loss"]);
-    assert!((l1.as_f64().unwrap() - l2.as_f64().unwrap()).abs() <= 1e-6, "loss {l1} vs {l2}");
-    assert_eq!(m2[1]["optimizer"]["samples"], m1[1]["optimizer"]["samples"], "sample counts add up over ranks");
+    for step in [1, 2] {
+        let (a, b) = (&m1[step]["optimizer"], &m2[step]["optimizer"]);
+        let (l1, l2) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        assert!((l1 - l2).abs() <= 1e-6, "step {step}: loss {l1} vs {l2}");
+        let (g1, g2) = (a["grad_norm"].as_f64().unwrap(), b["grad_norm"].as_f64().unwrap());
+        assert!((g1 - g2).abs() <= 1e-5 * g1, "step {step}: gradient norm {g1} on 1 rank, {g2} on 2");
+        assert_eq!(b["samples"], a["samples"], "sample counts add up over ranks");
+    }
     let lines = |d: &Path| std::fs::read_to_string(run(d).join("router_log.jsonl")).unwrap().lines().count();
     assert_eq!(lines(two.path()), lines(one.path()));
 }
