@@ -3,6 +3,7 @@
 //! large. `tests/cuda_parity.rs` stays a binary of its own: it exists only with `--features
 //! cuda`, and scripts/test.sh and scripts/gpu-check.sh run it by name.
 
+mod bf16;
 mod common;
 mod cuda_reference;
 mod sampling;
