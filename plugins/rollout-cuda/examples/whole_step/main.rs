@@ -584,7 +584,14 @@ fn main() {
     }
     let (lrpo_bf16, trl_f32) = (whole("bf16", "lrpo_s"), whole("f32", "trl_s"));
     if !(lrpo_bf16.is_nan() || trl_f32.is_nan()) {
-        println!("  TRL f32 / lrpo bf16: {:.2}x (target >= 2.5x)", trl_f32 / lrpo_bf16);
+        let tokens = |dtype: &str| all.iter().find(|s| s["dtype"] == dtype).and_then(|s| s["new_tokens"].as_u64());
+        let (t_f32, t_bf16) = (tokens("f32").unwrap_or(0), tokens("bf16").unwrap_or(0));
+        let caveat = if t_f32 == t_bf16 {
+            String::new()
+        } else {
+            format!("; not the same work: <= {t_f32} new tokens in f32, <= {t_bf16} in bf16")
+        };
+        println!("  TRL f32 / lrpo bf16: {:.2}x (target >= 2.5x{caveat})", trl_f32 / lrpo_bf16);
     }
     if let Some(path) = std::env::var_os("LRPO_BENCH_JSON") {
         std::fs::write(&path, serde_json::to_string_pretty(&json!({"threads": threads, "runs": all})).unwrap())
