@@ -546,15 +546,19 @@ fn main() {
                 });
                 println!("[{dtype}] prompt token ids identical on both sides: {same}");
             }
+            // Each side's record as soon as it is there: a bf16 step takes minutes.
+            let tag = if step < warmup { "warm-up" } else { "counted" };
+            println!(
+                "[{dtype}] step {step} ({tag}): lrpo {:.2} s {record}",
+                record["step"].as_f64().unwrap_or(f64::NAN)
+            );
             let waited = wait_for_quiet(pids, quiet_limit, patience);
             let load = Load::start(pids);
             let mut record_theirs = trl.step();
             record_theirs["foreign_cores"] = json!(load.foreign_cores(pids));
             record_theirs["waited_for_quiet_s"] = json!(waited);
-            let tag = if step < warmup { "warm-up" } else { "counted" };
             println!(
-                "[{dtype}] step {step} ({tag}): lrpo {:.2} s {record}\n[{dtype}] step {step} ({tag}): TRL {:.2} s {record_theirs}",
-                record["step"].as_f64().unwrap_or(f64::NAN),
+                "[{dtype}] step {step} ({tag}): TRL {:.2} s {record_theirs}",
                 record_theirs["step"].as_f64().unwrap_or(f64::NAN)
             );
             if step >= warmup {
