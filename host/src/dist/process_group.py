@@ -7,6 +7,7 @@ without a copy, so gloo and NCCL reduce the components' memory in place.
 
 import ctypes
 import datetime
+import os
 
 import torch
 import torch.distributed as dist
@@ -23,6 +24,10 @@ def init(backend, timeout_s, device):
     WORLD_SIZE); `timeout_s` bounds the rendezvous and every collective after it."""
     global _objects
     timeout = datetime.timedelta(seconds=timeout_s)
+    # Ranks that meet on this machine's loopback talk over it: gloo would otherwise pick the
+    # interface the host name resolves to, which may face a network.
+    if os.environ.get("MASTER_ADDR") in ("127.0.0.1", "localhost", "::1"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     if backend == "nccl":
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", timeout=timeout, device_id=torch.device("cuda", device))
