@@ -3,22 +3,30 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
-# A clean run takes about 10 GB of disk (venv 5.1, target/ 2.6, model cache 1.2, cargo registry
-# 0.6) and about 30 minutes on 2 cores; say what is free.
-printf '== disk: %s free in %s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$ROOT"
+# A clean run takes about 12 GB of disk (venv 5.2, vLLM venv 1.7 beside the venv's torch it
+# links, target/ about 3.5, model cache 1.2, cargo registry 0.6) and about 35 minutes on 2
+# cores. What is free is said after each phase, so a full disk shows where it filled up.
+disk() {
+    printf '== disk: %s free in %s%s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$ROOT" \
+        "$( [[ -d target ]] && printf ', target/ %s' "$(du -sh target 2>/dev/null | cut -f1)")"
+}
+disk
 bash scripts/setup.sh
+disk
 # Style first: a formatting slip or a new clippy warning fails the run before the long build.
 printf '\n== style (cargo fmt --check; cargo clippy -D warnings)\n'
 cargo fmt --all --check || { echo "formatting differs: run cargo fmt --all"; exit 1; }
 cargo clippy --workspace --all-targets -- -D warnings
 printf '\n== build (workspace: host, plugins, fixtures)\n'
 cargo build --workspace --all-targets
+disk
 printf '\n== tests\n'
 log="$(mktemp)"
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+disk
 summary() {
     awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
          END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
