@@ -8,6 +8,12 @@
 //! (gradient checkpointing on both sides). Each side also reports its peak resident memory.
 //! LRPO_BENCH_MIXED (default `bf16`; `none` to skip, or a list such as `bf16,f16`) adds our step
 //! under mixed precision (16-bit compute, fp32 masters and moments) with its time relative to f32.
+//! LRPO_BENCH_LOG_PROB_ROWS (default `16`; `none` to skip, or a list such as `8,16`) adds our f32
+//! step with the reference log-probs in passes of that many rows (`log_prob_micro_batch_size`)
+//! instead of the micro-batch's 4, with the reference pass's time against the default's.
+//! LRPO_BENCH_MICRO_ROWS (default `none`; a list such as `8,16`) adds our f32 step with
+//! micro-batches of that many rows (`micro_batch_size`; with token-mean this changes the maths
+//! a little: each micro-batch's mean has its own token count) and its time against the default's.
 
 use std::process::Command;
 use std::time::Instant;
@@ -64,22 +70,29 @@ fn main() {
     // The LRPO defaults (token-mean, KL 0.001 k3, micro-batches of 4, one update per step).
     let checkpointing = env_usize("LRPO_BENCH_CHECKPOINTING", 0) == 1;
     let cfg = serde_json::json!({"micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-6, "gradient_checkpointing": checkpointing});
-    let optimizer = |dtype: &str| {
+    let optimizer_with = |dtype: &str, log_prob_rows: usize, micro_rows: usize| {
         let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
+        if micro_rows > 0 {
+            config.micro_batch_size = micro_rows;
+        }
         config.model_dir = Some(dir.clone());
         config.threads = threads;
         config.dtype = dtype.into();
+        config.log_prob_micro_batch_size = log_prob_rows;
         Grpo::new(config).expect("load SmolLM2")
     };
+    let optimizer = |dtype: &str| optimizer_with(dtype, 0, 0);
     let mut opt = optimizer("f32");
     let batch = batch(opt.policy().config.vocab_size as u32);
     let work = tempfile::tempdir().expect("tempdir");
     let batch_path = work.path().join("batch.json");
     std::fs::write(&batch_path, serde_json::to_string(&batch).unwrap()).expect("write batch");
 
-    // One warm-up step, then `reps` timed ones: (median seconds, all seconds, last loss).
+    // One warm-up step, then `reps` timed ones: (median seconds, all seconds, last loss, median
+    // seconds of the reference log-prob pass).
     let time_steps = |opt: &mut Grpo| {
         let mut times = Vec::with_capacity(reps);
+        let mut reference = Vec::with_capacity(reps);
         let mut loss = f64::NAN;
         for i in 0..=reps {
             let start = Instant::now();
@@ -88,17 +101,19 @@ fn main() {
             loss = stats.get("loss").unwrap_or(f64::NAN);
             if i > 0 {
                 times.push(elapsed);
+                reference.push(stats.get("ref_logprob_s").unwrap_or(f64::NAN));
             }
         }
-        (median(times.clone()), times, loss)
+        (median(times.clone()), times, loss, median(reference))
     };
-    let (ours, times_copy, loss) = time_steps(&mut opt);
+    let (ours, times_copy, loss, our_reference) = time_steps(&mut opt);
     let our_peak = peak_rss_mb();
     drop(opt);
     println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}, gradient checkpointing {}", if checkpointing { "on" } else { "off" });
     println!(
-        "  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?}; peak RSS {our_peak:.0} MB)",
+        "  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?}; reference pass {:.0} ms; peak RSS {our_peak:.0} MB)",
         ours * 1e3,
+        our_reference * 1e3,
         times_ms = all_ms(&times_copy)
     );
 
@@ -133,10 +148,39 @@ fn main() {
     );
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
 
+    let rows = std::env::var("LRPO_BENCH_LOG_PROB_ROWS").unwrap_or_else(|_| "16".into());
+    for rows in rows.split(',').map(str::trim).filter(|r| !r.is_empty() && *r != "none") {
+        let rows: usize = rows.parse().expect("LRPO_BENCH_LOG_PROB_ROWS: a list of row counts");
+        let mut opt = optimizer_with("f32", rows, 0);
+        let (median_s, all, loss, reference) = time_steps(&mut opt);
+        println!(
+            "  lrpo, log-probs x{rows:<3}  {:>8.0} ms   (loss {loss:.6}; all: {:?}); reference pass {:.0} ms, {:.2}x the default's; step {:.2}x",
+            median_s * 1e3,
+            all_ms(&all),
+            reference * 1e3,
+            our_reference / reference,
+            ours / median_s
+        );
+    }
+
+    let micro = std::env::var("LRPO_BENCH_MICRO_ROWS").unwrap_or_default();
+    for rows in micro.split(',').map(str::trim).filter(|r| !r.is_empty() && *r != "none") {
+        let rows: usize = rows.parse().expect("LRPO_BENCH_MICRO_ROWS: a list of row counts");
+        let mut opt = optimizer_with("f32", 0, rows);
+        let (median_s, all, loss, _) = time_steps(&mut opt);
+        println!(
+            "  lrpo, micro-batch x{rows:<3} {:>8.0} ms   (loss {loss:.6}; all: {:?}; peak RSS so far {:.0} MB); step {:.2}x",
+            median_s * 1e3,
+            all_ms(&all),
+            peak_rss_mb(),
+            ours / median_s
+        );
+    }
+
     let mixed = std::env::var("LRPO_BENCH_MIXED").unwrap_or_else(|_| "bf16".into());
     for dtype in mixed.split(',').map(str::trim).filter(|d| !d.is_empty() && *d != "none") {
         let mut opt = optimizer(dtype);
-        let (median_s, all, loss) = time_steps(&mut opt);
+        let (median_s, all, loss, _) = time_steps(&mut opt);
         println!(
             "  lrpo-optim-grpo {dtype:<5}  {:>8.0} ms   (mixed: fp32 masters; loss {loss:.6}; all: {:?}); {dtype} time / f32 time: {:.2}",
             median_s * 1e3,
