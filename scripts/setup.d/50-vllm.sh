@@ -24,7 +24,10 @@ SKIP="torch torchaudio torchvision torchcodec"
 
 stamp="$VLLM_VENV/.lrpo-vllm.stamp"
 want="$VLLM_PKG $TORCH_PKG(linked) $TRANSFORMERS_SPEC skip:$SKIP"
-if [[ -x "$VLLM_VENV/bin/python" && "$(cat "$stamp" 2>/dev/null)" == "$want" ]]; then
+# The links must still lead somewhere: a project venv made again from scratch leaves them
+# dangling, and then the links are made again.
+linked_torch=("$VLLM_VENV"/lib/python3*/site-packages/torch/__init__.py)
+if [[ -x "$VLLM_VENV/bin/python" && "$(cat "$stamp" 2>/dev/null)" == "$want" && -e "${linked_torch[0]}" ]]; then
     echo "vllm: $VLLM_VENV already set up ($VLLM_PKG)"
     exit 0
 fi
