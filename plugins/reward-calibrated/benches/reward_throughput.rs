@@ -1,9 +1,12 @@
 //! Reward throughput, side by side in one run: `calibrated-embedding` scoring 2,000 XQuAD
-//! (response, reference) pairs against transformers in Python on the same checkpoint, with the
-//! same prefixes, truncation, mean pooling, batch size and thread count.
+//! (response, reference) pairs against sentence-transformers' `encode` and transformers in Python
+//! on the same checkpoint, with the same prefixes, truncation, mean pooling, batch size and thread
+//! count.
 //!
+//!   scripts/bench-reward.sh     # installs sentence-transformers, then runs:
 //!   cargo bench -p lrpo-reward-calibrated --bench reward_throughput
 //!
+//! Without sentence-transformers in the venv its row says so and the others run.
 //! Env: LRPO_BENCH_THREADS (default: all cores), LRPO_BENCH_PAIRS (default 2000),
 //! LRPO_BENCH_REPEATS (default 3; the best run counts on both sides).
 
@@ -87,11 +90,17 @@ fn main() {
     let sorted = peer["sorted_pairs_per_s"].as_f64().unwrap();
     let chunked = peer["chunked_pairs_per_s"].as_f64().unwrap();
     let peer_checksum = peer["mean_cosine"].as_f64().unwrap();
+    let st = peer["sentence_transformers_pairs_per_s"].as_f64();
+    let st_checksum = peer["sentence_transformers_mean_cosine"].as_f64();
 
     println!("reward throughput: {n_pairs} XQuAD question pairs, multilingual-e5-small f32 on CPU, {threads} thread(s), batch 128, best of {repeats}");
     println!("| implementation | pairs/s | ours / it |");
     println!("|---|---|---|");
     println!("| lrpo calibrated-embedding (tch) | {ours:.1} | 1.00x |");
+    match st {
+        Some(st) => println!("| sentence-transformers `encode` (sorts by length) | {st:.1} | {:.2}x |", ours / st),
+        None => println!("| sentence-transformers `encode` | not installed: run scripts/bench-reward.sh | - |"),
+    }
     println!(
         "| transformers, length-sorted batches (sentence-transformers' strategy) | {sorted:.1} | {:.2}x |",
         ours / sorted
@@ -100,5 +109,8 @@ fn main() {
         "| transformers, 128-pair chunks in input order (the reference's strategy) | {chunked:.1} | {:.2}x |",
         ours / chunked
     );
-    println!("mean raw cosine: ours {checksum:.6}, python {peer_checksum:.6}");
+    let st_checksum = st_checksum.map_or_else(|| "-".to_string(), |c| format!("{c:.6}"));
+    println!(
+        "mean raw cosine: ours {checksum:.6}, transformers {peer_checksum:.6}, sentence-transformers {st_checksum}"
+    );
 }

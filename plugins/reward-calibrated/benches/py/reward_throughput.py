@@ -5,8 +5,12 @@ Each side gets the "query: " prefix, truncation to 512 tokens, mean pooling over
 normalisation and a dot product. Two batching strategies, 128 texts per forward pass:
   sorted  - all texts sorted by length first (what sentence-transformers' encode does);
   chunked - 128 pairs at a time in input order, responses and references as two batches
-            (what the reference's compute_score_batch does).
-Prints JSON with pairs per second (best of REPEATS) and the mean cosine as a checksum.
+            (what the reference's compute_score_batch does);
+and, when the venv has it (scripts/bench-reward.sh installs it), sentence-transformers' own
+SentenceTransformer.encode on the same directory (its default for a plain transformers
+checkpoint: the transformer, then mean pooling), batch 128, normalised.
+Prints JSON with pairs per second (best of REPEATS; null for a peer that is not installed) and
+the mean cosine of each as a checksum.
 """
 import json
 import sys
@@ -54,6 +58,14 @@ def chunked_strategy():
     return torch.cat(cos)
 
 
+def sentence_transformers_strategy():
+    texts = [PREFIX + a.strip() for a, _ in pairs] + [PREFIX + b.strip() for _, b in pairs]
+    out = st_model.encode(texts, batch_size=BATCH, normalize_embeddings=True, convert_to_tensor=True,
+                          show_progress_bar=False)
+    n = len(pairs)
+    return (out[:n] * out[n:]).sum(-1)
+
+
 def best_rate(fn):
     best, result = float("inf"), None
     for _ in range(repeats):
@@ -67,4 +79,16 @@ def best_rate(fn):
 forward([PREFIX + a for a, _ in pairs[:64]])
 sorted_rate, cos = best_rate(sorted_strategy)
 chunked_rate, _ = best_rate(chunked_strategy)
-json.dump({"sorted_pairs_per_s": sorted_rate, "chunked_pairs_per_s": chunked_rate, "mean_cosine": float(cos.mean())}, sys.stdout)
+try:
+    from sentence_transformers import SentenceTransformer
+except ImportError:
+    st_rate, st_cos = None, None
+    print("python: sentence-transformers is not installed (scripts/bench-reward.sh installs it)", file=sys.stderr)
+else:
+    st_model = SentenceTransformer(model_dir, device="cpu")
+    st_model.max_seq_length = MAX_LEN
+    st_model.encode([PREFIX + a for a, _ in pairs[:64]], batch_size=BATCH, show_progress_bar=False)
+    st_rate, st_cos = best_rate(sentence_transformers_strategy)
+    st_cos = float(st_cos.mean())
+json.dump({"sorted_pairs_per_s": sorted_rate, "chunked_pairs_per_s": chunked_rate, "mean_cosine": float(cos.mean()),
+           "sentence_transformers_pairs_per_s": st_rate, "sentence_transformers_mean_cosine": st_cos}, sys.stdout)
