@@ -14,17 +14,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-PY="$VENV/bin/python"
-if [[ ! -x "$PY" ]]; then
-    echo "bench-reward: no venv at $VENV: run scripts/setup.sh first" >&2
-    exit 1
-fi
-req=scripts/requirements/bench/sentence-transformers.txt
-stamp="$VENV/.lrpo-bench-sentence-transformers.sha256"
-want="$(sha256sum "$req" | cut -d' ' -f1)"
-if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    printf '== installing %s into %s\n' "$req" "$VENV"
-    "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$req"
-    echo "$want" > "$stamp"
-fi
+source scripts/bench-requirements.sh
+bench_requirements sentence-transformers
 exec cargo bench -p lrpo-reward-calibrated --bench reward_throughput

@@ -18,19 +18,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-PY="$VENV/bin/python"
-if [[ ! -x "$PY" ]]; then
-    echo "bench-step: no venv at $VENV: run scripts/setup.sh first" >&2
-    exit 1
-fi
-req=scripts/requirements/bench/trl.txt
-stamp="$VENV/.lrpo-bench-trl.sha256"
-want="$(sha256sum "$req" | cut -d' ' -f1)"
-if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    printf '== installing %s into %s\n' "$req" "$VENV"
-    "$PY" -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$req"
-    echo "$want" > "$stamp"
-fi
+source scripts/bench-requirements.sh
+bench_requirements trl
 
 printf '== build (release): lrpo-rollout-cuda example whole_step, lrpo-optim-grpo library\n'
 cargo build --release -p lrpo-rollout-cuda -p lrpo-optim-grpo --lib --example whole_step
