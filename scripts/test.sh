@@ -3,9 +3,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
-# A clean run takes about 12 GB of disk (venv 5.2, vLLM venv 1.7 beside the venv's torch it
-# links, target/ about 3.5, model cache 1.2, cargo registry 0.6) and about 35 minutes on 2
-# cores. What is free is said after each phase, so a full disk shows where it filled up.
+# A clean run takes about 12 GB of disk (venv 5.1, vLLM venv 1.7 beside the venv's torch it
+# links, target/ 3.2, model cache 1.2, cargo registry 0.6) and about 42 minutes on 2 cores
+# (measured on a clean clone, 2026-12-01). What is free is said after each phase, so a full disk shows where it filled up.
 disk() {
     printf '== disk: %s free in %s%s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$ROOT" \
         "$( [[ -d target ]] && printf ', target/ %s' "$(du -sh target 2>/dev/null | cut -f1)")"
