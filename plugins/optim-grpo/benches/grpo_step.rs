@@ -8,7 +8,7 @@
 //! (gradient checkpointing on both sides). Each side also reports its peak resident memory.
 //! LRPO_BENCH_MIXED (default `bf16`; `none` to skip, or a list such as `bf16,f16`) adds our step
 //! under mixed precision (16-bit compute, fp32 masters and moments) with its time relative to f32.
-//! LRPO_BENCH_LOG_PROB_ROWS (default `16`; `none` to skip, or a list such as `8,16`) adds our f32
+//! LRPO_BENCH_LOG_PROB_ROWS (default `none`; a list such as `8,16`) adds our f32
 //! step with the reference log-probs in passes of that many rows (`log_prob_micro_batch_size`)
 //! instead of the micro-batch's 4, with the reference pass's time against the default's.
 //! LRPO_BENCH_MICRO_ROWS (default `none`; a list such as `8,16`) adds our f32 step with
@@ -34,6 +34,20 @@ fn peak_rss_mb() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A comma-separated list from the environment; `none` or empty is no entries.
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    let value = std::env::var(name).unwrap_or_else(|_| default.into());
+    value.split(',').map(str::trim).filter(|v| !v.is_empty() && *v != "none").map(String::from).collect()
+}
+
+/// Row counts from `env_list`.
+fn env_rows(name: &str) -> Vec<usize> {
+    env_list(name, "none")
+        .iter()
+        .map(|r| r.parse().unwrap_or_else(|_| panic!("{name}: a list of row counts, not {r:?}")))
+        .collect()
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -148,9 +162,7 @@ fn main() {
     );
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
 
-    let rows = std::env::var("LRPO_BENCH_LOG_PROB_ROWS").unwrap_or_else(|_| "16".into());
-    for rows in rows.split(',').map(str::trim).filter(|r| !r.is_empty() && *r != "none") {
-        let rows: usize = rows.parse().expect("LRPO_BENCH_LOG_PROB_ROWS: a list of row counts");
+    for rows in env_rows("LRPO_BENCH_LOG_PROB_ROWS") {
         let mut opt = optimizer_with("f32", rows, 0);
         let (median_s, all, loss, reference) = time_steps(&mut opt);
         println!(
@@ -163,9 +175,7 @@ fn main() {
         );
     }
 
-    let micro = std::env::var("LRPO_BENCH_MICRO_ROWS").unwrap_or_default();
-    for rows in micro.split(',').map(str::trim).filter(|r| !r.is_empty() && *r != "none") {
-        let rows: usize = rows.parse().expect("LRPO_BENCH_MICRO_ROWS: a list of row counts");
+    for rows in env_rows("LRPO_BENCH_MICRO_ROWS") {
         let mut opt = optimizer_with("f32", 0, rows);
         let (median_s, all, loss, _) = time_steps(&mut opt);
         println!(
@@ -177,8 +187,8 @@ fn main() {
         );
     }
 
-    let mixed = std::env::var("LRPO_BENCH_MIXED").unwrap_or_else(|_| "bf16".into());
-    for dtype in mixed.split(',').map(str::trim).filter(|d| !d.is_empty() && *d != "none") {
+    for dtype in env_list("LRPO_BENCH_MIXED", "bf16") {
+        let dtype = dtype.as_str();
         let mut opt = optimizer(dtype);
         let (median_s, all, loss, _) = time_steps(&mut opt);
         println!(
