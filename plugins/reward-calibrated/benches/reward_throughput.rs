@@ -8,7 +8,8 @@
 //!
 //! Without sentence-transformers in the venv its row says so and the others run.
 //! Env: LRPO_BENCH_THREADS (default: all cores), LRPO_BENCH_PAIRS (default 2000),
-//! LRPO_BENCH_REPEATS (default 3; the best run counts on both sides).
+//! LRPO_BENCH_REPEATS (default 3; the best run counts on both sides), LRPO_BENCH_DTYPE (`f32` by
+//! default, or `bf16` on every side).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,6 +27,9 @@ fn main() {
     let threads = env_usize("LRPO_BENCH_THREADS", std::thread::available_parallelism().map_or(1, |n| n.get()));
     let n_pairs = env_usize("LRPO_BENCH_PAIRS", 2000);
     let repeats = env_usize("LRPO_BENCH_REPEATS", 3).max(1);
+    // Both sides load the encoder in this dtype (`f32` or `bf16`).
+    let dtype = std::env::var("LRPO_BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
+    assert!(matches!(dtype.as_str(), "f32" | "bf16"), "LRPO_BENCH_DTYPE is f32 or bf16, not `{dtype}`");
 
     let corpus = ParallelCorpus::load(&[root.join("../shared/data/xquad")], None).expect("XQuAD in ../shared/data");
     let langs = corpus.languages();
@@ -50,10 +54,11 @@ fn main() {
         })
         .collect();
 
-    let config = CalibratedEmbeddingConfig {
+    let mut config = CalibratedEmbeddingConfig {
         pair_stats: Some(root.join("../shared/data/lrpo_pair_stats.csv")),
         ..Default::default()
     };
+    config.encoder.dtype = dtype.clone();
     let model_dir = config.encoder.resolved_dir();
     let mut reward =
         CalibratedEmbedding::from_config(config, threads).expect("loading the reward (run scripts/setup.sh)");
@@ -79,7 +84,7 @@ fn main() {
         .arg(root.join("plugins/reward-calibrated/benches/py/reward_throughput.py"))
         .arg(&model_dir)
         .arg(&pairs_path)
-        .args([threads.to_string(), repeats.to_string()])
+        .args([threads.to_string(), repeats.to_string(), dtype.clone()])
         .env("TOKENIZERS_PARALLELISM", "true")
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -93,7 +98,7 @@ fn main() {
     let st = peer["sentence_transformers_pairs_per_s"].as_f64();
     let st_checksum = peer["sentence_transformers_mean_cosine"].as_f64();
 
-    println!("reward throughput: {n_pairs} XQuAD question pairs, multilingual-e5-small f32 on CPU, {threads} thread(s), batch 128, best of {repeats}");
+    println!("reward throughput: {n_pairs} XQuAD question pairs, multilingual-e5-small {dtype} on CPU, {threads} thread(s), batch 128, best of {repeats}");
     println!("| implementation | pairs/s | ours / it |");
     println!("|---|---|---|");
     println!("| lrpo calibrated-embedding (tch) | {ours:.1} | 1.00x |");

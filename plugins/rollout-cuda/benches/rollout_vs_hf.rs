@@ -4,7 +4,8 @@
 //!
 //!     cargo bench -p lrpo-rollout-cuda --bench rollout_vs_hf
 //!
-//! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3).
+//! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3), LRPO_BENCH_DTYPE (`f32`
+//! by default, or `bf16`: both sides load the model and keep the KV cache in it).
 
 use std::time::Instant;
 
@@ -24,13 +25,20 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn main() {
     let threads = env_usize("LRPO_BENCH_THREADS", 2);
     let reps = env_usize("LRPO_BENCH_REPS", 3).max(1);
+    let dtype = std::env::var("LRPO_BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
+    assert!(matches!(dtype.as_str(), "f32" | "bf16"), "LRPO_BENCH_DTYPE is f32 or bf16, not `{dtype}`");
     let dir = lrpo_core::paths::model_dir(lrpo_rollout_cuda::DEFAULT_MODEL);
     if !dir.join(lrpo_torch::import::MARKER).is_file() {
         eprintln!("{} is not imported: run {}", dir.display(), lrpo_core::paths::SETUP_COMMAND);
         std::process::exit(1);
     }
     lrpo_torch::configure_cpu_runtime(threads);
-    let config = SamplerConfig { model_dir: Some(dir.clone()), device: "cpu".into(), ..Default::default() };
+    let config = SamplerConfig {
+        model_dir: Some(dir.clone()),
+        device: "cpu".into(),
+        dtype: dtype.clone(),
+        ..Default::default()
+    };
     let mut sampler = Sampler::from_config(config).expect("sampler");
     let tok = &sampler.generator().tokenizer;
     let prompts: Vec<String> = xquad_questions()
@@ -39,7 +47,7 @@ fn main() {
         .collect();
     assert_eq!(prompts.len(), PROMPTS);
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| tok.encode(p, false).expect("encode")).collect();
-    let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS);
+    let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS, &dtype);
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     // Round 0 warms up both sides and is not counted.
@@ -68,7 +76,7 @@ fn main() {
     drop(hf);
     let (ours, theirs) = (median(ours), median(theirs));
     println!(
-        "SmolLM2-135M rollouts, {PROMPTS} prompts x {SAMPLES} samples x {NEW_TOKENS} new tokens, T=1, f32, CPU, {threads} threads, median of {reps}"
+        "SmolLM2-135M rollouts, {PROMPTS} prompts x {SAMPLES} samples x {NEW_TOKENS} new tokens, T=1, {dtype}, CPU, {threads} threads, median of {reps}"
     );
     println!("  sampler (libtorch {})     {ours:>8.1} tokens/s", lrpo_torch::LIBTORCH_VERSION);
     println!("  transformers generate      {theirs:>8.1} tokens/s");

@@ -159,6 +159,9 @@ impl Generator {
         let slots: Vec<i64> = chunk.rows.iter().map(|&(s, _)| s as i64).collect();
         let slots = Tensor::from_slice(&slots).to_device(self.model.device());
         cache.select_rows(&slots);
+        // Room for every token the longest row may still add, so decoding writes in place.
+        let longest = chunk.rows.iter().map(|&(_, r)| requests[r].max_new_tokens as i64).max().unwrap_or(0);
+        cache.reserve(longest);
         let mut logits = self.last_logits(&hidden)?.index_select(0, &slots);
         let mut rows: Vec<Row> = chunk
             .rows

@@ -96,7 +96,7 @@ fn main() {
     let mut sampler = Box::<dyn RolloutEngine>::try_from(built).expect("a rollout engine");
 
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| vllm.encode(p).expect("encode")).collect();
-    let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS);
+    let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS, "f32");
 
     let (mut v_rate, mut s_rate, mut h_rate) = (Vec::new(), Vec::new(), Vec::new());
     // Round 0 warms all three up and is not counted.

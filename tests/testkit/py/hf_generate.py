@@ -1,6 +1,7 @@
 """transformers' side of the rollout benchmarks (lrpo_testkit::bench::HfGenerate): sampled generate() on a left-padded batch.
 
-  hf_generate.py MODEL_DIR PROMPTS_JSON THREADS SAMPLES NEW_TOKENS
+  hf_generate.py MODEL_DIR PROMPTS_JSON THREADS SAMPLES NEW_TOKENS [DTYPE]
+DTYPE is f32 (default) or bf16: the weights, activations and KV cache in that dtype.
 Prints "ready", then for each "run" line on stdin: "<seconds> <response tokens>", counting each
 sequence's tokens up to and including its first EOS (what a rollout would keep).
 """
@@ -14,8 +15,9 @@ import torch
 import transformers as tf
 
 model_dir, prompts_path, threads, samples, new = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[sys.argv[6] if len(sys.argv) > 6 else "f32"]
 torch.set_num_threads(threads)
-model = tf.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+model = tf.AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
 eos = model.generation_config.eos_token_id
 eos = eos if isinstance(eos, list) else [eos]
 prompts = json.load(open(prompts_path))

@@ -37,14 +37,22 @@ pub struct HfGenerate {
 }
 
 impl HfGenerate {
-    pub fn start(model_dir: &Path, prompt_ids: &[Vec<u32>], threads: usize, samples: usize, new_tokens: u32) -> Self {
+    /// `dtype`: `f32` or `bf16`, the precision transformers loads the model in.
+    pub fn start(
+        model_dir: &Path,
+        prompt_ids: &[Vec<u32>],
+        threads: usize,
+        samples: usize,
+        new_tokens: u32,
+        dtype: &str,
+    ) -> Self {
         let mut prompts = tempfile::NamedTempFile::new().expect("a temp file");
         serde_json::to_writer(&mut prompts, prompt_ids).expect("write the prompt ids");
         let mut child = Command::new(crate::python())
             .arg(crate::repo_root().join("tests/testkit/py/hf_generate.py"))
             .arg(model_dir)
             .arg(prompts.path())
-            .args([threads.to_string(), samples.to_string(), new_tokens.to_string()])
+            .args([threads.to_string(), samples.to_string(), new_tokens.to_string(), dtype.to_string()])
             .env("TOKENIZERS_PARALLELISM", "false")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -20,10 +20,11 @@ import torch
 import transformers as tf
 
 model_dir, pairs_path, threads, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[sys.argv[5] if len(sys.argv) > 5 else "f32"]
 torch.set_num_threads(threads)
 pairs = json.load(open(pairs_path))
 tok = tf.AutoTokenizer.from_pretrained(model_dir)
-model = tf.AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+model = tf.AutoModel.from_pretrained(model_dir, dtype=dtype).eval()
 BATCH, PREFIX, MAX_LEN = 128, "query: ", 512
 
 
@@ -31,7 +32,7 @@ def forward(texts):
     enc = tok(texts, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt")
     h = model(**enc).last_hidden_state
     m = enc.attention_mask.unsqueeze(-1).to(h.dtype)
-    v = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    v = (h.float() * m.float()).sum(1) / m.float().sum(1).clamp(min=1e-9)
     return torch.nn.functional.normalize(v, dim=-1)
 
 
@@ -87,6 +88,7 @@ except ImportError:
 else:
     st_model = SentenceTransformer(model_dir, device="cpu")
     st_model.max_seq_length = MAX_LEN
+    st_model.to(dtype)
     st_model.encode([PREFIX + a for a, _ in pairs[:64]], batch_size=BATCH, show_progress_bar=False)
     st_rate, st_cos = best_rate(sentence_transformers_strategy)
     st_cos = float(st_cos.mean())

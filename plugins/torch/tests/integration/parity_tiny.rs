@@ -39,6 +39,20 @@ fn decoder_parity(arch: &str) {
     let diff = max_abs_diff(&cached, &expected);
     assert!(diff < TOL, "{arch}: KV-cache decoding differs from the full forward by {diff}");
 
+    // The same with room reserved for 3 tokens: those are written in place, and once the room
+    // is used up the cache grows by concatenation again.
+    let mut cache = KvCache::new();
+    let mut steps = vec![model.forward(&ids.narrow(1, 0, 5), None, Some(&mut cache)).unwrap()];
+    cache.reserve(3);
+    assert_eq!((cache.len(), cache.capacity()), (5, 8));
+    for i in 5..t {
+        steps.push(model.forward(&ids.narrow(1, i, 1), None, Some(&mut cache)).unwrap());
+        assert_eq!(cache.capacity(), (i + 1).max(8), "{arch}: capacity after position {i}");
+    }
+    assert!(t > 8, "{arch}: the reference must outgrow the reserved room");
+    let diff = max_abs_diff(&Tensor::cat(&steps, 1), &expected);
+    assert!(diff < TOL, "{arch}: decoding into reserved room differs from the full forward by {diff}");
+
     // Per-token log-probs are the log-softmax of the logits at the previous position.
     let lp = model.token_logprobs(&ids, None, 7).unwrap();
     let full = expected.log_softmax(-1, Kind::Float).narrow(1, 0, t - 1);
