@@ -66,8 +66,13 @@ impl RowParams {
 
 /// `logits / T` (T == 0 treated as 1) in f32.
 fn scaled(logits: &Tensor, params: &RowParams) -> Tensor {
+    let logits = logits.to_kind(Kind::Float);
+    // x / 1 is x exactly, so the common T = 1 batch skips a pass over [B, V].
+    if params.temperature.iter().all(|&t| t == 1.0 || t == 0.0) {
+        return logits;
+    }
     let temps: Vec<f32> = params.temperature.iter().map(|&t| if t > 0.0 { t } else { 1.0 }).collect();
-    logits.to_kind(Kind::Float) / RowParams::column(&temps, logits.device())
+    &logits / RowParams::column(&temps, logits.device())
 }
 
 /// The filtered, renormalised distribution `[B, V]` of every row (see the module doc).
@@ -76,9 +81,15 @@ pub fn filtered_probs(logits: &Tensor, params: &RowParams) -> Result<Tensor> {
     if size.len() != 2 || size[0] as usize != params.len() {
         return Err(Error::runtime(format!("sampler: logits {size:?} for {} rows", params.len())));
     }
+    filtered_from_scaled(&scaled(logits, params), params)
+}
+
+/// [`filtered_probs`] from logits already divided by their rows' temperatures.
+fn filtered_from_scaled(scaled: &Tensor, params: &RowParams) -> Result<Tensor> {
+    let size = scaled.size();
     let (rows, vocab) = (size[0], size[1]);
-    let device = logits.device();
-    let probs = scaled(logits, params).softmax(-1, Kind::Float);
+    let device = scaled.device();
+    let probs = scaled.softmax(-1, Kind::Float);
     let p_max = probs.amax([-1i64].as_slice(), true);
     let mut threshold = RowParams::column(&params.min_p, device) * &p_max;
     if params.needs_sort() {
@@ -129,6 +140,13 @@ pub fn pick(probs: &Tensor, uniforms: &[f32]) -> Result<Tensor> {
     let target = RowParams::column(uniforms, probs.device()) * total;
     let index = cdf.le_tensor(&target).sum_dim_intlist([-1i64].as_slice(), false, Kind::Int64);
     // Rounding can put `target` at the very top of the CDF; the last kept token is then meant.
+    // That shows as an index past the end or at a token of probability 0; only then is the last
+    // kept token looked for (it costs four passes over [B, V]).
+    let inside = index.lt(size[1]);
+    let picked = probs.gather(1, &index.clamp_max(size[1] - 1).unsqueeze(1), false).squeeze_dim(1);
+    if inside.logical_and(&picked.gt(0.0)).all().to_kind(Kind::Int64).int64_value(&[]) == 1 {
+        return Ok(index);
+    }
     let last_kept = (probs.gt(0.0).to_kind(Kind::Int64) * Tensor::arange(size[1], (Kind::Int64, probs.device())))
         .amax([-1i64].as_slice(), false);
     Ok(index.minimum(&last_kept))
@@ -141,8 +159,14 @@ pub fn sampler_logprobs(logits: &Tensor, params: &RowParams, tokens: &Tensor) ->
 
 /// Picks one token per row and its log-prob: `(tokens [B] int64, logprobs [B] f32)`.
 pub fn sample(logits: &Tensor, params: &RowParams, uniforms: &[f32]) -> Result<(Tensor, Tensor)> {
-    let probs = filtered_probs(logits, params)?;
+    let size = logits.size();
+    if size.len() != 2 || size[0] as usize != params.len() {
+        return Err(Error::runtime(format!("sampler: logits {size:?} for {} rows", params.len())));
+    }
+    // The scaled logits serve both the distribution and the log-probs.
+    let scaled = scaled(logits, params);
+    let probs = filtered_from_scaled(&scaled, params)?;
     let tokens = pick(&probs, uniforms)?;
-    let logprobs = sampler_logprobs(logits, params, &tokens);
+    let logprobs = scaled.log_softmax(-1, Kind::Float).gather(1, &tokens.unsqueeze(1), false).squeeze_dim(1);
     Ok((tokens, logprobs))
 }

@@ -52,8 +52,6 @@ const MICRO_BATCH: usize = 4;
 const KL: f64 = 0.001;
 const LR: f64 = 1e-6;
 const WEIGHT_DECAY: f64 = 0.01;
-/// The GEMM rate this CPU was measured at (f32, 2 threads), the yardstick of the GFLOP/s columns.
-const REFERENCE_GFLOPS: f64 = 210.0;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -407,6 +405,7 @@ fn report(
     flops: &Flops,
     reps: usize,
     warmup: usize,
+    gemm_gflops: Option<f64>,
 ) -> Value {
     let med = |records: &[Value], key: &str| median(records.iter().filter_map(|r| r[key].as_f64()).collect());
     // Useful work of a step from its token counts (medians over the counted steps).
@@ -429,9 +428,10 @@ fn report(
         "Whole GRPO step, SmolLM2-135M-Instruct, {QUESTIONS} questions x {ROLLOUTS} rollouts, <= {new_tokens} new tokens, KL {KL}, lr {LR}, {dtype}; median of {reps} step(s) after {warmup} warm-up"
     );
     println!(
-        "  response tokens per step: lrpo {:.0}, TRL {:.0}; GFLOP/s: useful work / time ({REFERENCE_GFLOPS:.0} = this CPU's f32 GEMM rate on 2 threads)",
+        "  response tokens per step: lrpo {:.0}, TRL {:.0}; GFLOP/s: useful work / time (this run's 1024^3 {dtype} GEMM: {})",
         tokens(ours),
-        tokens(theirs)
+        tokens(theirs),
+        gemm_gflops.map_or_else(|| "not measured".to_string(), |g| format!("{g:.0} GFLOP/s"))
     );
     println!(
         "  {:<22}{:>10}{:>10}{:>11}{:>13}{:>13}",
@@ -568,7 +568,9 @@ fn main() {
         }
         trl.finish();
         drop(lrpo);
-        let mut summary = report(dtype, tokens, &ours, &theirs, &flops, reps, warmup);
+        // The yardstick of the GFLOP/s columns: TRL's side measures a GEMM in this dtype at start.
+        let gemm = ready["gemm_gflops"][dtype].as_f64();
+        let mut summary = report(dtype, tokens, &ours, &theirs, &flops, reps, warmup, gemm);
         summary["trl_ready"] = ready;
         all.push(summary);
     }

@@ -83,7 +83,7 @@ def gemm_gflops(dtype, n=1024, reps=3):
 bf16 = setup["dtype"] == "bf16"
 rate = {"f32": gemm_gflops(torch.float32)}
 if bf16:
-    rate["bf16"] = gemm_gflops(torch.bfloat16, reps=1)
+    rate["bf16"] = gemm_gflops(torch.bfloat16)
 
 rows = [{"prompt": [{"role": "user", "content": q["question"]}], "answer": q["answer"]} for q in setup["questions"]]
 tokenizer = transformers.AutoTokenizer.from_pretrained(setup["model_dir"], padding_side="left")

@@ -129,4 +129,10 @@ fn greedy_and_inverse_cdf_picks() {
     let probs = Tensor::from_slice(&[0.1f32, 0.0, 0.6, 0.3]).unsqueeze(0).repeat([5, 1]);
     let picked = pick(&probs, &[0.0, 0.0999, 0.1001, 0.6999, 0.7001]).unwrap();
     assert_eq!(Vec::<i64>::try_from(&picked).unwrap(), vec![0, 0, 2, 2, 3]);
+
+    // A target at the very top of the CDF (as rounding can make it) picks the last kept token,
+    // not one of the filtered-out tokens after it, nor one past the vocabulary.
+    let probs = Tensor::from_slice(&[0.25f32, 0.75, 0.0, 0.0, 0.2, 0.3, 0.5, 0.0]).view([2, 4]);
+    let picked = pick(&probs, &[1.0, 0.5]).unwrap();
+    assert_eq!(Vec::<i64>::try_from(&picked).unwrap(), vec![1, 2]);
 }
