@@ -16,6 +16,9 @@ fn torch(context: &'static str) -> impl Fn(tch::TchError) -> Error {
     move |e| Error::runtime(format!("sampler: {context}: {e}"))
 }
 
+/// Positions the KV cache grows by at a time while decoding (each growth copies it once).
+const RESERVE_STEP: i64 = 128;
+
 /// One sequence being generated.
 struct Row {
     request: usize,
@@ -159,9 +162,11 @@ impl Generator {
         let slots: Vec<i64> = chunk.rows.iter().map(|&(s, _)| s as i64).collect();
         let slots = Tensor::from_slice(&slots).to_device(self.model.device());
         cache.select_rows(&slots);
-        // Room for every token the longest row may still add, so decoding writes in place.
+        // Room for the next tokens, so that decoding writes them in place; in steps of at most
+        // RESERVE_STEP positions, so that a long max_new_tokens does not hold memory for rows
+        // that stop early.
         let longest = chunk.rows.iter().map(|&(_, r)| requests[r].max_new_tokens as i64).max().unwrap_or(0);
-        cache.reserve(longest);
+        cache.reserve(longest.min(RESERVE_STEP));
         let mut logits = self.last_logits(&hidden)?.index_select(0, &slots);
         let mut rows: Vec<Row> = chunk
             .rows
@@ -234,6 +239,9 @@ impl Generator {
             }
             if keep.len() < tokens.len() {
                 cache.select_rows(&Tensor::from_slice(&keep).to_device(self.model.device()));
+            }
+            if cache.capacity() == cache.len() {
+                cache.reserve(RESERVE_STEP);
             }
             let input = Tensor::from_slice(&next).view([-1, 1]);
             let hidden = self.model.forward_hidden(&input, None, Some(&mut cache))?;

@@ -396,17 +396,19 @@ fn lengths(record: &Value) -> Vec<(usize, usize)> {
     list("prompt_tokens").into_iter().zip(list("completion_tokens")).collect()
 }
 
-/// Per phase: the median over the counted steps of each side, and the useful GFLOP/s.
-fn report(
-    dtype: &str,
+/// What one precision's run was: its dtype, length, step counts and measured GEMM rate.
+struct RunShape<'a> {
+    dtype: &'a str,
     new_tokens: u32,
-    ours: &[Value],
-    theirs: &[Value],
-    flops: &Flops,
     reps: usize,
     warmup: usize,
+    /// The yardstick of the GFLOP/s columns (TRL's side measures it at start).
     gemm_gflops: Option<f64>,
-) -> Value {
+}
+
+/// Per phase: the median over the counted steps of each side, and the useful GFLOP/s.
+fn report(run: &RunShape, ours: &[Value], theirs: &[Value], flops: &Flops) -> Value {
+    let RunShape { dtype, new_tokens, reps, warmup, gemm_gflops } = *run;
     let med = |records: &[Value], key: &str| median(records.iter().filter_map(|r| r[key].as_f64()).collect());
     // Useful work of a step from its token counts (medians over the counted steps).
     let work = |records: &[Value]| -> BTreeMap<&'static str, f64> {
@@ -568,9 +570,9 @@ fn main() {
         }
         trl.finish();
         drop(lrpo);
-        // The yardstick of the GFLOP/s columns: TRL's side measures a GEMM in this dtype at start.
-        let gemm = ready["gemm_gflops"][dtype].as_f64();
-        let mut summary = report(dtype, tokens, &ours, &theirs, &flops, reps, warmup, gemm);
+        let run =
+            RunShape { dtype, new_tokens: tokens, reps, warmup, gemm_gflops: ready["gemm_gflops"][dtype].as_f64() };
+        let mut summary = report(&run, &ours, &theirs, &flops);
         summary["trl_ready"] = ready;
         all.push(summary);
     }

@@ -53,6 +53,20 @@ fn decoder_parity(arch: &str) {
     let diff = max_abs_diff(&Tensor::cat(&steps, 1), &expected);
     assert!(diff < TOL, "{arch}: decoding into reserved room differs from the full forward by {diff}");
 
+    // And growing by 2 positions whenever the room is full, as the sampler grows its cache.
+    let mut cache = KvCache::new();
+    let mut steps = vec![model.forward(&ids.narrow(1, 0, 5), None, Some(&mut cache)).unwrap()];
+    for i in 5..t {
+        if cache.capacity() == cache.len() {
+            cache.reserve(2);
+        }
+        steps.push(model.forward(&ids.narrow(1, i, 1), None, Some(&mut cache)).unwrap());
+        let expect = 7 + 2 * ((i - 5) / 2);
+        assert_eq!(cache.capacity(), expect, "{arch}: capacity after position {i}");
+    }
+    let diff = max_abs_diff(&Tensor::cat(&steps, 1), &expected);
+    assert!(diff < TOL, "{arch}: decoding into a cache grown in steps differs from the full forward by {diff}");
+
     // Per-token log-probs are the log-softmax of the logits at the previous position.
     let lp = model.token_logprobs(&ids, None, 7).unwrap();
     let full = expected.log_softmax(-1, Kind::Float).narrow(1, 0, t - 1);
