@@ -27,9 +27,8 @@ fn main() {
     let threads = env_usize("LRPO_BENCH_THREADS", std::thread::available_parallelism().map_or(1, |n| n.get()));
     let n_pairs = env_usize("LRPO_BENCH_PAIRS", 2000);
     let repeats = env_usize("LRPO_BENCH_REPEATS", 3).max(1);
-    // Both sides load the encoder in this dtype (`f32` or `bf16`).
-    let dtype = std::env::var("LRPO_BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
-    assert!(matches!(dtype.as_str(), "f32" | "bf16"), "LRPO_BENCH_DTYPE is f32 or bf16, not `{dtype}`");
+    // Both sides load the model in this dtype.
+    let dtype = lrpo_testkit::bench::dtype_from_env();
 
     let corpus = ParallelCorpus::load(&[root.join("../shared/data/xquad")], None).expect("XQuAD in ../shared/data");
     let langs = corpus.languages();

@@ -25,8 +25,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn main() {
     let threads = env_usize("LRPO_BENCH_THREADS", 2);
     let reps = env_usize("LRPO_BENCH_REPS", 3).max(1);
-    let dtype = std::env::var("LRPO_BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
-    assert!(matches!(dtype.as_str(), "f32" | "bf16"), "LRPO_BENCH_DTYPE is f32 or bf16, not `{dtype}`");
+    // Both sides load the model in this dtype.
+    let dtype = lrpo_testkit::bench::dtype_from_env();
     let dir = lrpo_core::paths::model_dir(lrpo_rollout_cuda::DEFAULT_MODEL);
     if !dir.join(lrpo_torch::import::MARKER).is_file() {
         eprintln!("{} is not imported: run {}", dir.display(), lrpo_core::paths::SETUP_COMMAND);

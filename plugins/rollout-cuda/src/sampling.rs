@@ -75,12 +75,18 @@ fn scaled(logits: &Tensor, params: &RowParams) -> Tensor {
     &logits / RowParams::column(&temps, logits.device())
 }
 
-/// The filtered, renormalised distribution `[B, V]` of every row (see the module doc).
-pub fn filtered_probs(logits: &Tensor, params: &RowParams) -> Result<Tensor> {
+/// Logits must be `[B, V]` with one parameter row per batch row.
+fn check_rows(logits: &Tensor, params: &RowParams) -> Result<()> {
     let size = logits.size();
     if size.len() != 2 || size[0] as usize != params.len() {
         return Err(Error::runtime(format!("sampler: logits {size:?} for {} rows", params.len())));
     }
+    Ok(())
+}
+
+/// The filtered, renormalised distribution `[B, V]` of every row (see the module doc).
+pub fn filtered_probs(logits: &Tensor, params: &RowParams) -> Result<Tensor> {
+    check_rows(logits, params)?;
     filtered_from_scaled(&scaled(logits, params), params)
 }
 
@@ -159,10 +165,7 @@ pub fn sampler_logprobs(logits: &Tensor, params: &RowParams, tokens: &Tensor) ->
 
 /// Picks one token per row and its log-prob: `(tokens [B] int64, logprobs [B] f32)`.
 pub fn sample(logits: &Tensor, params: &RowParams, uniforms: &[f32]) -> Result<(Tensor, Tensor)> {
-    let size = logits.size();
-    if size.len() != 2 || size[0] as usize != params.len() {
-        return Err(Error::runtime(format!("sampler: logits {size:?} for {} rows", params.len())));
-    }
+    check_rows(logits, params)?;
     // The scaled logits serve both the distribution and the log-probs.
     let scaled = scaled(logits, params);
     let probs = filtered_from_scaled(&scaled, params)?;

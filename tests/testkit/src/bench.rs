@@ -6,6 +6,13 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// The median of `xs` (the upper one of an even count); `xs` must not be empty.
+/// `LRPO_BENCH_DTYPE`: the precision both sides of a benchmark run in, `f32` (default) or `bf16`.
+pub fn dtype_from_env() -> String {
+    let dtype = std::env::var("LRPO_BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
+    assert!(matches!(dtype.as_str(), "f32" | "bf16"), "LRPO_BENCH_DTYPE is f32 or bf16, not `{dtype}`");
+    dtype
+}
+
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
