@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
-use crate::adamw::{clip_grad_norm, AdamW, AdamWParams};
+use crate::adamw::{grad_norm, AdamW, AdamWParams};
 use crate::advantage::advantages;
 use crate::batch::{validate, MicroBatch};
 use crate::config::GrpoConfig;
@@ -332,9 +332,9 @@ impl Grpo {
                     lrpo_torch::collective::all_reduce_sum(world, &local)?;
                     totals.add_time("allreduce_s", clock.elapsed().as_secs_f64());
                 }
-                let norm = clip_grad_norm(&grads, cfg.grad_clip);
+                let (norm, clip) = grad_norm(&grads, cfg.grad_clip);
                 if norm.is_finite() {
-                    self.optimizer.step(&trainable, &grads, lr);
+                    self.optimizer.step(&trainable, &grads, lr, clip);
                     if let Some(m) = &self.masters {
                         m.publish(&self.params)?;
                     }

@@ -104,6 +104,9 @@ pub fn gradients(params: &[(String, Tensor)], scale: f64) -> Vec<Option<Tensor>>
                 None
             } else if g.kind() == Kind::Float && scale == 1.0 {
                 Some(g)
+            } else if scale == 1.0 {
+                // bf16: a copy in f32, and no pass dividing by 1.
+                Some(g.to_kind(Kind::Float))
             } else {
                 Some(g.to_kind(Kind::Float) / scale)
             }

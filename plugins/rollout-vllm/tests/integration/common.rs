@@ -147,16 +147,35 @@ pub fn grpo(lr: f64) -> Box<dyn Optimizer> {
     Box::<dyn Optimizer>::try_from(built).unwrap()
 }
 
-/// Puts the model's original weights back on the shared server (hold the lock).
+fn shared_client(shared: &Shared) -> lrpo_rollout_vllm::Client {
+    lrpo_rollout_vllm::Client::new(shared.url(), None, Duration::from_secs(120), 2, None)
+}
+
+/// Puts the model's original weights back on the shared server (hold the lock), and drops the
+/// prefix-cache blocks another test computed with other weights.
 pub fn restore_original_weights(shared: &Shared) {
-    let client = lrpo_rollout_vllm::Client::new(shared.url(), None, Duration::from_secs(120), 2, None);
+    let client = shared_client(shared);
     for (path, body) in [
         ("/pause", None),
         ("/collective_rpc", Some(json!({ "method": "reload_weights", "kwargs": { "weights_path": model_dir() } }))),
+        ("/reset_prefix_cache", None),
         ("/resume", None),
     ] {
         client.call("POST", path, body.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+/// Empties the shared server's prefix cache (hold the lock). A prompt whose first blocks come from
+/// the cache has only its tail computed, a matmul of another shape than the whole prompt's; on
+/// CPUs whose bf16 kernels block by shape (AMX) that moves near-tie picks, so a test that wants a
+/// run to repeat exactly starts each run from an empty cache.
+pub fn reset_prefix_cache(shared: &Shared) {
+    let reply = shared_client(shared).call("POST", "/reset_prefix_cache", None).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(
+        reply.get("success").and_then(Value::as_bool),
+        Some(false),
+        "the server refused to reset its prefix cache"
+    );
 }
 
 /// Eight chat prompts in eight languages, rendered with the model's chat template.
