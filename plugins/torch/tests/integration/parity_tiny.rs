@@ -94,6 +94,18 @@ fn decoder_parity(arch: &str) {
         assert_eq!(logits.kind(), kind);
         let diff = max_abs_diff(&logits.to_kind(Kind::Float), &expected);
         assert!(diff < 0.05 * scale + 1e-2, "{arch} in {kind:?}: logits differ by {diff} (scale {scale})");
+        // Decoding token by token (one query position: attention runs in f32 on the CPU)
+        // stays as close, and in the model's dtype.
+        let mut cache = KvCache::new();
+        let mut steps = vec![low.forward(&ids.narrow(1, 0, 5), None, Some(&mut cache)).unwrap()];
+        for i in 5..t {
+            let step = low.forward(&ids.narrow(1, i, 1), None, Some(&mut cache)).unwrap();
+            assert_eq!(step.kind(), kind);
+            steps.push(step);
+        }
+        let decoded = Tensor::cat(&steps, 1).to_kind(Kind::Float);
+        let diff = max_abs_diff(&decoded, &expected);
+        assert!(diff < 0.05 * scale + 1e-2, "{arch} in {kind:?}: decoded logits differ by {diff} (scale {scale})");
     }
 }
 
