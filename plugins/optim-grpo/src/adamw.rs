@@ -3,10 +3,11 @@
 //!
 //! On the CPU the update is one fused pass per parameter (our own loop over the f32 buffers):
 //! the update is memory-bound, and written as tensor ops it makes about eleven passes over
-//! parameter-sized buffers (108 bytes per parameter against the fused pass's 28): on 135M f32
-//! parameters and 2 cores, 0.35 s against 0.07 s for libtorch's own fused kernel
-//! (`_fused_adamw_`), which tch 0.26 does not reach. Elsewhere (CUDA, other dtypes, strided
-//! tensors) the tensor ops run.
+//! parameter-sized buffers (108 bytes per parameter against the fused pass's 28). On 135M f32
+//! parameters and 2 cores (`cargo bench -p lrpo-optim-grpo --bench adamw_pass`): 0.12 s fused,
+//! 0.40-0.46 s as tensor ops; libtorch's own fused kernel (`_fused_adamw_`, 0.07-0.09 s) is not
+//! reachable through tch 0.26. Elsewhere (CUDA, other dtypes, strided tensors) the tensor ops
+//! run.
 
 use tch::{Device, Kind, Tensor};
 
@@ -31,13 +32,16 @@ pub struct AdamW {
     pub hyper: AdamWParams,
     /// One entry per parameter, in the order of the parameter list given to `step`.
     pub moments: Vec<Moments>,
+    /// Whether f32 CPU parameters take the fused pass (the default); `false` runs the tensor
+    /// ops everywhere (the `adamw_pass` benchmark compares the two).
+    pub fused: bool,
 }
 
 impl AdamW {
     pub fn new(params: &[Tensor], hyper: AdamWParams) -> Self {
         let moments =
             params.iter().map(|p| Moments { exp_avg: p.zeros_like(), exp_avg_sq: p.zeros_like(), step: 0 }).collect();
-        AdamW { hyper, moments }
+        AdamW { hyper, moments, fused: true }
     }
 
     /// One update of every parameter that has a gradient (those without are left alone, as in
@@ -51,7 +55,7 @@ impl AdamW {
             let Some(grad) = grad else { continue };
             m.step += 1;
             let scalars = Scalars::new(h, lr, m.step, grad_scale);
-            if fusable(p, grad, m) {
+            if self.fused && fusable(p, grad, m) {
                 step_fused(p, grad, m, scalars, threads);
             } else {
                 step_tensors(p, grad, m, scalars);

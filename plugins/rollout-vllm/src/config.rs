@@ -242,7 +242,12 @@ impl VllmConfig {
             },
         };
         let run_dir = self.run_dir;
-        let scratch = std::env::temp_dir().join(format!("lrpo-vllm-{}-{}", std::process::id(), sanitize(instance)));
+        // One scratch directory per engine, even for two engines of one instance name in one
+        // process (an engine removes its own on drop, which must not pull another's weights
+        // from under it mid-write).
+        static ENGINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = ENGINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let scratch = std::env::temp_dir().join(format!("lrpo-vllm-{}-{}-{n}", std::process::id(), sanitize(instance)));
         let own_weights_dir = self.weights_dir.is_none() && run_dir.is_none();
         let weights_dir = self
             .weights_dir
@@ -314,6 +319,16 @@ mod tests {
         let s =
             config(serde_json::json!({ "url": "http://h:8000/", "model": "m", "model_dir": d })).resolve("v").unwrap();
         assert!(matches!(s.endpoint, Endpoint::Url(ref u) if u == "http://h:8000"));
+    }
+
+    #[test]
+    fn two_engines_of_one_instance_name_get_their_own_scratch_directories() {
+        let dir = model_dir();
+        let json = serde_json::json!({ "url": "http://127.0.0.1:1", "model": "m", "model_dir": dir.path() });
+        let (a, b) = (config(json.clone()).resolve("vllm").unwrap(), config(json).resolve("vllm").unwrap());
+        assert!(a.own_weights_dir && b.own_weights_dir);
+        assert_ne!(a.weights_dir, b.weights_dir);
+        assert_ne!(a.log_file, b.log_file);
     }
 
     #[test]
