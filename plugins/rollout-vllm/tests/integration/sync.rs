@@ -64,9 +64,7 @@ fn a_grpo_step_reaches_the_server_through_load_weights() {
         let gaps: Vec<f64> = after
             .iter()
             .zip(recompute(dir, &pairs))
-            .flat_map(|(r, f)| {
-                r.logprobs.iter().zip(f.logprobs).map(|(a, b)| (f64::from(*a) - b).abs()).collect::<Vec<_>>()
-            })
+            .flat_map(|(r, f)| r.logprobs.iter().zip(f.logprobs).map(|(a, b)| (f64::from(*a) - b).abs()))
             .collect();
         gaps.iter().sum::<f64>() / gaps.len() as f64
     };
