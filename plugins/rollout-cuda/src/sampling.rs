@@ -58,6 +58,10 @@ impl RowParams {
     fn column(values: &[f32], device: tch::Device) -> Tensor {
         Tensor::from_slice(values).to_device(device).unsqueeze(1)
     }
+    /// True when some row is greedy or filters by rank, mass or min-p.
+    fn filters(&self) -> bool {
+        self.needs_sort() || self.min_p.iter().any(|&p| p > 0.0) || self.temperature.iter().any(|&t| t == 0.0)
+    }
     /// True when no row filters by rank or mass, so the sort can be skipped.
     fn needs_sort(&self) -> bool {
         self.top_k.iter().any(|&k| k > 0) || self.top_p.iter().any(|&p| p < 1.0)
@@ -96,6 +100,12 @@ fn filtered_from_scaled(scaled: &Tensor, params: &RowParams) -> Result<Tensor> {
     let (rows, vocab) = (size[0], size[1]);
     let device = scaled.device();
     let probs = scaled.softmax(-1, Kind::Float);
+    // Nothing filtered: the softmax is the distribution already. Skipping the threshold, mask
+    // and renormalisation passes over [B, V] took sampling from 16 to 5 ms a step at 32 x 49152
+    // on 2 cores (the pick scales `u` by the total anyway, so only rounding could differ).
+    if !params.filters() {
+        return Ok(probs);
+    }
     let p_max = probs.amax([-1i64].as_slice(), true);
     let mut threshold = RowParams::column(&params.min_p, device) * &p_max;
     if params.needs_sort() {
@@ -144,7 +154,9 @@ pub fn pick(probs: &Tensor, uniforms: &[f32]) -> Result<Tensor> {
     let cdf = probs.cumsum(-1, Kind::Float);
     let total = cdf.narrow(1, size[1] - 1, 1);
     let target = RowParams::column(uniforms, probs.device()) * total;
-    let index = cdf.le_tensor(&target).sum_dim_intlist([-1i64].as_slice(), false, Kind::Int64);
+    // The CDF never decreases, so the count of entries `<= target` is a binary search for the
+    // first entry above it (a pass over [B, V] fewer).
+    let index = target.searchsorted(&cdf, false, true, "right", None::<Tensor>).squeeze_dim(1);
     // Rounding can put `target` at the very top of the CDF; the last kept token is then meant.
     // That shows as an index past the end or at a token of probability 0; only then is the last
     // kept token looked for (it costs four passes over [B, V]).
