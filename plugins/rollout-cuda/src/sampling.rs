@@ -60,7 +60,7 @@ impl RowParams {
     }
     /// True when some row is greedy or filters by rank, mass or min-p.
     fn filters(&self) -> bool {
-        self.needs_sort() || self.min_p.iter().any(|&p| p > 0.0) || self.temperature.iter().any(|&t| t == 0.0)
+        self.needs_sort() || self.min_p.iter().any(|&p| p > 0.0) || self.temperature.contains(&0.0)
     }
     /// True when no row filters by rank or mass, so the sort can be skipped.
     fn needs_sort(&self) -> bool {
