@@ -2,6 +2,8 @@
 //! same update as libtorch tensor ops (what it replaced), and against PyTorch's own AdamW, its
 //! single-tensor loop (`torch.optim.AdamW(foreach=False)`, what TRL and the PyTorch reference
 //! step run on the CPU) and its fused kernel (`torch._fused_adamw_`), side by side in one run.
+//! Also the mixed-precision case: fp32 masters with bf16 gradients, read as they are by the
+//! fused pass against cast to f32 first (what `grpo` did before).
 //!
 //!     cargo bench -p lrpo-optim-grpo --bench adamw_pass
 //!
@@ -27,21 +29,44 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Median seconds of `reps` updates after one, with the fused pass on or off.
-fn ours(fused: bool, reps: usize) -> f64 {
+#[derive(Clone, Copy, PartialEq)]
+enum Update {
+    Fused,
+    TensorOps,
+    /// fp32 masters, bf16 gradients read by the fused pass.
+    Bf16Grads,
+    /// fp32 masters, bf16 gradients cast to f32 (timed), then the fused pass.
+    Bf16GradsCast,
+}
+
+/// Median seconds of `reps` updates after one.
+fn ours(update: Update, reps: usize) -> f64 {
     tch::manual_seed(0);
     let params: Vec<Tensor> =
         (0..TENSORS).map(|_| Tensor::randn([ELEMENTS], (Kind::Float, Device::Cpu)) * 0.02).collect();
-    let grads: Vec<Option<Tensor>> =
-        (0..TENSORS).map(|_| Some(Tensor::randn([ELEMENTS], (Kind::Float, Device::Cpu)) * 1e-3)).collect();
+    let grad_kind = match update {
+        Update::Fused | Update::TensorOps => Kind::Float,
+        Update::Bf16Grads | Update::Bf16GradsCast => Kind::BFloat16,
+    };
+    let grads: Vec<Option<Tensor>> = (0..TENSORS)
+        .map(|_| Some((Tensor::randn([ELEMENTS], (Kind::Float, Device::Cpu)) * 1e-3).to_kind(grad_kind)))
+        .collect();
     let hyper = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 };
     let mut opt = AdamW::new(&params, hyper);
-    opt.fused = fused;
-    opt.step(&params, &grads, 1e-6, 0.5);
+    opt.fused = update != Update::TensorOps;
+    let mut step = || {
+        if update == Update::Bf16GradsCast {
+            let wide: Vec<Option<Tensor>> = grads.iter().map(|g| g.as_ref().map(|g| g.to_kind(Kind::Float))).collect();
+            opt.step(&params, &wide, 1e-6, 0.5);
+        } else {
+            opt.step(&params, &grads, 1e-6, 0.5);
+        }
+    };
+    step();
     let times = (0..reps)
         .map(|_| {
             let clock = Instant::now();
-            opt.step(&params, &grads, 1e-6, 0.5);
+            step();
             clock.elapsed().as_secs_f64()
         })
         .collect();
@@ -52,8 +77,10 @@ fn main() {
     let threads = env_usize("LRPO_BENCH_THREADS", 2);
     let reps = env_usize("LRPO_BENCH_REPS", 3).max(1);
     lrpo_torch::configure_cpu_runtime(threads);
-    let fused = ours(true, reps);
-    let ops = ours(false, reps);
+    let fused = ours(Update::Fused, reps);
+    let ops = ours(Update::TensorOps, reps);
+    let bf16 = ours(Update::Bf16Grads, reps);
+    let bf16_cast = ours(Update::Bf16GradsCast, reps);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/adamw_pass.py");
     let out = Command::new(lrpo_testkit::python())
         .args([script, &threads.to_string(), &reps.to_string(), &TENSORS.to_string(), &ELEMENTS.to_string()])
@@ -76,4 +103,7 @@ fn main() {
     println!("  lrpo as tensor ops              {ops:.3} s  ({:.2}x the fused pass)", ops / fused);
     println!("  torch AdamW(foreach=False)      {loop_s:.3} s  ({:.2}x)", loop_s / fused);
     println!("  torch._fused_adamw_             {fused_s:.3} s  ({:.2}x)", fused_s / fused);
+    println!("fp32 masters, bf16 gradients (mixed precision)");
+    println!("  lrpo fused pass, bf16 read      {bf16:.3} s");
+    println!("  cast to f32, then fused pass    {bf16_cast:.3} s  ({:.2}x the bf16 read)", bf16_cast / bf16);
 }

@@ -6,8 +6,10 @@
 //! parameter-sized buffers (108 bytes per parameter against the fused pass's 28). On 135M f32
 //! parameters and 2 cores (`cargo bench -p lrpo-optim-grpo --bench adamw_pass`): 0.12 s fused,
 //! 0.40-0.46 s as tensor ops; libtorch's own fused kernel (`_fused_adamw_`, 0.07-0.09 s) is not
-//! reachable through tch 0.26. Elsewhere (CUDA, other dtypes, strided tensors) the tensor ops
-//! run.
+//! reachable through tch 0.26. Under bf16 mixed precision the pass reads the bf16 gradient
+//! itself, widening each element as it goes, so no fp32 copy of the gradients is made (one
+//! parameter-sized allocation and a pass fewer). Elsewhere (CUDA, other dtypes, strided tensors)
+//! the tensor ops run, on the gradient widened to the parameter's dtype.
 
 use tch::{Device, Kind, Tensor};
 
@@ -45,7 +47,8 @@ impl AdamW {
     }
 
     /// One update of every parameter that has a gradient (those without are left alone, as in
-    /// PyTorch). `grads[i]` is the gradient of `params[i]`, in its dtype; each is multiplied by
+    /// PyTorch). `grads[i]` is the gradient of `params[i]`, in its dtype or in bf16 (a bf16
+    /// model's gradient for its fp32 master); each is multiplied by
     /// `grad_scale` as it is read (the clipping factor of [`grad_norm`]).
     pub fn step(&mut self, params: &[Tensor], grads: &[Option<Tensor>], lr: f64, grad_scale: f64) {
         let _guard = tch::no_grad_guard();
@@ -57,6 +60,8 @@ impl AdamW {
             let scalars = Scalars::new(h, lr, m.step, grad_scale);
             if self.fused && fusable(p, grad, m) {
                 step_fused(p, grad, m, scalars, threads);
+            } else if grad.kind() != p.kind() {
+                step_tensors(p, &grad.to_kind(p.kind()), m, scalars);
             } else {
                 step_tensors(p, grad, m, scalars);
             }
@@ -113,12 +118,31 @@ fn step_tensors(p: &Tensor, grad: &Tensor, m: &mut Moments, s: Scalars) {
     let _ = param.g_add_(&((&m.exp_avg * -s.step_size) / denom));
 }
 
-/// Whether the fused pass can run: four contiguous f32 CPU buffers of one size.
+/// Whether the fused pass can run: contiguous CPU buffers of one size, f32 but for the gradient,
+/// which may be bf16.
 fn fusable(p: &Tensor, grad: &Tensor, m: &Moments) -> bool {
     let n = p.numel();
-    [p, grad, &m.exp_avg, &m.exp_avg_sq]
-        .iter()
-        .all(|t| t.device() == Device::Cpu && t.kind() == Kind::Float && t.is_contiguous() && t.numel() == n)
+    let cpu = |t: &Tensor| t.device() == Device::Cpu && t.is_contiguous() && t.numel() == n;
+    [p, &m.exp_avg, &m.exp_avg_sq].iter().all(|t| cpu(t) && t.kind() == Kind::Float)
+        && cpu(grad)
+        && matches!(grad.kind(), Kind::Float | Kind::BFloat16)
+}
+
+/// A gradient element the fused pass reads: f32, or bf16 widened exactly to f32.
+trait GradElement: Copy + Send + Sync {
+    fn widen(self) -> f32;
+}
+
+impl GradElement for f32 {
+    fn widen(self) -> f32 {
+        self
+    }
+}
+
+impl GradElement for half::bf16 {
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
 }
 
 /// Below this many elements a parameter is updated on the calling thread alone.
@@ -127,14 +151,23 @@ const MIN_SPLIT: usize = 1 << 16;
 /// The same update in one pass over the four buffers, split over `threads` contiguous ranges.
 /// Each element sees PyTorch's operations in its order, in f32.
 fn step_fused(p: &Tensor, grad: &Tensor, m: &mut Moments, s: Scalars, threads: usize) {
+    if grad.kind() == Kind::BFloat16 {
+        step_fused_with::<half::bf16>(p, grad, m, s, threads);
+    } else {
+        step_fused_with::<f32>(p, grad, m, s, threads);
+    }
+}
+
+fn step_fused_with<G: GradElement>(p: &Tensor, grad: &Tensor, m: &mut Moments, s: Scalars, threads: usize) {
     let n = p.numel();
-    // SAFETY: `fusable` checked that the four tensors are contiguous f32 CPU buffers of `n`
-    // elements. They are distinct allocations (a parameter, its gradient and its two moments),
-    // no other thread touches them during the step, and the slices end with this call.
+    // SAFETY: `fusable` checked that the four tensors are contiguous CPU buffers of `n`
+    // elements, f32 but for the gradient, whose element type `G` the caller matched to its
+    // kind. They are distinct allocations (a parameter, its gradient and its two moments), no
+    // other thread touches them during the step, and the slices end with this call.
     let (param, grad, exp_avg, exp_avg_sq) = unsafe {
         (
             std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
-            std::slice::from_raw_parts(grad.data_ptr() as *const f32, n),
+            std::slice::from_raw_parts(grad.data_ptr() as *const G, n),
             std::slice::from_raw_parts_mut(m.exp_avg.data_ptr() as *mut f32, n),
             std::slice::from_raw_parts_mut(m.exp_avg_sq.data_ptr() as *mut f32, n),
         )
@@ -157,7 +190,13 @@ fn step_fused(p: &Tensor, grad: &Tensor, m: &mut Moments, s: Scalars, threads: u
     });
 }
 
-fn update_range(param: &mut [f32], grad: &[f32], exp_avg: &mut [f32], exp_avg_sq: &mut [f32], s: Scalars) {
+fn update_range<G: GradElement>(
+    param: &mut [f32],
+    grad: &[G],
+    exp_avg: &mut [f32],
+    exp_avg_sq: &mut [f32],
+    s: Scalars,
+) {
     let decay = s.decay as f32;
     let one_minus_beta1 = s.one_minus_beta1 as f32;
     let beta2 = s.beta2 as f32;
@@ -167,7 +206,7 @@ fn update_range(param: &mut [f32], grad: &[f32], exp_avg: &mut [f32], exp_avg_sq
     let eps = s.eps as f32;
     let grad_scale = s.grad_scale;
     for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(exp_avg.iter_mut()).zip(exp_avg_sq.iter_mut()) {
-        let g = g * grad_scale;
+        let g = g.widen() * grad_scale;
         *p *= decay;
         *m += one_minus_beta1 * (g - *m);
         *v = *v * beta2 + (g * one_minus_beta2) * g;
@@ -187,7 +226,12 @@ pub fn grad_norm(grads: &[Option<Tensor>], max_norm: f64) -> (f64, f64) {
     if grads.is_empty() {
         return (0.0, 1.0);
     }
-    let norms: Vec<Tensor> = grads.iter().map(|g| g.norm()).collect();
+    // A 16-bit gradient's norm in f32 (in bf16 it would keep 8 bits).
+    let norm = |g: &Tensor| match g.kind() {
+        Kind::BFloat16 | Kind::Half => g.norm_scalaropt_dtype(2, Kind::Float),
+        _ => g.norm(),
+    };
+    let norms: Vec<Tensor> = grads.iter().map(|g| norm(g)).collect();
     let total = Tensor::stack(&norms, 0).norm().to_kind(Kind::Double).double_value(&[]);
     // In f32, as PyTorch computes it from the f32 norm.
     let coef = if max_norm > 0.0 && total.is_finite() {
@@ -243,6 +287,39 @@ mod tests {
         assert!(worst(&mf.exp_avg_sq, &mo.exp_avg_sq) < 1e-12);
         let moved = worst(&fused, &start);
         assert!(moved > 2e-3, "three steps at lr 1e-3 move the weights ({moved})");
+    }
+
+    #[test]
+    fn a_bf16_gradient_is_read_as_its_fp32_widening() {
+        let n = 2 * MIN_SPLIT as i64 + 3;
+        let h = AdamWParams { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 };
+        tch::manual_seed(11);
+        let start = Tensor::randn([n], (Kind::Float, Device::Cpu)) * 0.02;
+        let (fused, ops) = (start.copy(), start.copy());
+        let moments = |p: &Tensor| Moments { exp_avg: p.zeros_like(), exp_avg_sq: p.zeros_like(), step: 0 };
+        let (mut mf, mut mo) = (moments(&fused), moments(&ops));
+        for (step, grad_scale) in [(1u64, 1.0), (2, 0.5)] {
+            let grad = (Tensor::randn([n], (Kind::Float, Device::Cpu)) * 1e-3).to_kind(Kind::BFloat16);
+            assert!(fusable(&fused, &grad, &mf), "an fp32 master with a bf16 gradient takes the fused pass");
+            let s = Scalars::new(h, 1e-3, step, grad_scale);
+            step_fused(&fused, &grad, &mut mf, s, 2);
+            step_tensors(&ops, &grad.to_kind(Kind::Float), &mut mo, s);
+        }
+        let worst = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+        assert!(worst(&fused, &ops) < 1e-8, "weights differ by {}", worst(&fused, &ops));
+        assert!(worst(&mf.exp_avg, &mo.exp_avg) < 1e-9);
+        assert!(worst(&fused, &start) > 1e-3, "two steps at lr 1e-3 move the weights");
+        // Off the fused pass (here: turned off) the gradient is widened first.
+        let p = start.copy();
+        let mut opt = AdamW::new(&[p.shallow_clone()], h);
+        opt.fused = false;
+        opt.step(&[p.shallow_clone()], &[Some(start.ones_like().to_kind(Kind::BFloat16))], 1e-3, 1.0);
+        assert_eq!(p.kind(), Kind::Float);
+        assert!(worst(&p, &start) > 5e-4);
+        // The norm of bf16 gradients is taken in f32.
+        let g = Tensor::full([3], 1.0 + 1.0 / 128.0, (Kind::BFloat16, Device::Cpu));
+        let (norm, _) = grad_norm(&[Some(g)], 0.0);
+        assert!((norm - 3f64.sqrt() * (1.0 + 1.0 / 128.0)).abs() < 1e-6, "{norm}");
     }
 
     #[test]

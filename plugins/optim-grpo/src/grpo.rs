@@ -325,7 +325,7 @@ impl Grpo {
                         );
                     }
                 }
-                let grads = precision::gradients(&self.params, scale);
+                let grads = precision::gradients(&self.params, scale, world.is_none());
                 if let Some(world) = &world {
                     let clock = Instant::now();
                     let local: Vec<Tensor> = grads.iter().flatten().map(Tensor::shallow_clone).collect();

@@ -92,9 +92,11 @@ impl Masters {
     }
 }
 
-/// The gradients the optimizer applies, in fp32 and unscaled: `None` where a parameter has
-/// none (it is left alone, as in PyTorch). In full f32 these are the gradients themselves.
-pub fn gradients(params: &[(String, Tensor)], scale: f64) -> Vec<Option<Tensor>> {
+/// The gradients the optimizer applies, unscaled: `None` where a parameter has none (it is
+/// left alone, as in PyTorch). In full f32 these are the gradients themselves; bf16 gradients
+/// too when `keep_bf16` (AdamW and the norm widen them as they read them; a data-parallel sum
+/// wants them in fp32 first); f16 ones are widened to fp32 and divided by the loss scale.
+pub fn gradients(params: &[(String, Tensor)], scale: f64, keep_bf16: bool) -> Vec<Option<Tensor>> {
     let _guard = tch::no_grad_guard();
     params
         .iter()
@@ -102,10 +104,10 @@ pub fn gradients(params: &[(String, Tensor)], scale: f64) -> Vec<Option<Tensor>>
             let g = p.grad();
             if !g.defined() {
                 None
-            } else if g.kind() == Kind::Float && scale == 1.0 {
+            } else if scale == 1.0 && (g.kind() == Kind::Float || (keep_bf16 && g.kind() == Kind::BFloat16)) {
                 Some(g)
             } else if scale == 1.0 {
-                // bf16: a copy in f32, and no pass dividing by 1.
+                // bf16 to be summed over ranks: a copy in f32, and no pass dividing by 1.
                 Some(g.to_kind(Kind::Float))
             } else {
                 Some(g.to_kind(Kind::Float) / scale)
@@ -138,11 +140,14 @@ mod tests {
         (&p * 8.0).sum(Kind::Float).backward();
         let params =
             vec![("p".to_string(), p.shallow_clone()), ("q".to_string(), Tensor::zeros([1], tch::kind::FLOAT_CPU))];
-        let grads = gradients(&params, 4.0);
+        let grads = gradients(&params, 4.0, true);
         let g = grads[0].as_ref().expect("p has a gradient");
         assert_eq!(g.kind(), Kind::Float);
         assert_eq!(Vec::<f32>::try_from(g).unwrap(), vec![2.0, 2.0]);
         assert!(grads[1].is_none());
+        // Unscaled bf16 stays bf16 unless asked for fp32.
+        assert_eq!(gradients(&params, 1.0, true)[0].as_ref().unwrap().kind(), Kind::BFloat16);
+        assert_eq!(gradients(&params, 1.0, false)[0].as_ref().unwrap().kind(), Kind::Float);
     }
 
     #[test]
