@@ -1,4 +1,4 @@
-//! One GRPO optimizer step on SmolLM2-135M (16 responses x 64 tokens after 32-token prompts,
+//! One GRPO optimizer step on SmolLM2-135M (4 questions x 4 rollouts: 16 responses x 64 tokens after 32-token prompts,
 //! f32, CPU: reference forward, policy forward + backward, clipping, AdamW) in lrpo-optim-grpo
 //! vs the same step written in PyTorch on transformers' model, side by side in one run.
 //!
@@ -11,6 +11,10 @@
 //! LRPO_BENCH_LOG_PROB_ROWS (default `none`; a list such as `8,16`) adds our f32
 //! step with the reference log-probs in passes of that many rows (`log_prob_micro_batch_size`)
 //! instead of the micro-batch's 4, with the reference pass's time against the default's.
+//! LRPO_BENCH_UNSHARED, LRPO_BENCH_SEPARATE and LRPO_BENCH_PLAIN (each default `f32`; `none` to
+//! skip, or a list of dtypes) add the step with `share_prompts` off (every row runs its prompt
+//! instead of each question's once), with `max_tokens_per_pass = 0` (one forward and backward
+//! per micro-batch instead of the step's four micro-batches in one), and with both off.
 //! LRPO_BENCH_MICRO_ROWS (default `none`; a list such as `8,16`) adds our f32 step with
 //! micro-batches of that many rows (`micro_batch_size`; with token-mean this changes the maths
 //! a little: each micro-batch's mean has its own token count) and its time against the default's.
@@ -61,10 +65,12 @@ fn all_ms(xs: &[f64]) -> Vec<u64> {
 
 fn batch(vocab: u32) -> TrainBatch {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    // Four questions x four rollouts: the rollouts of a question continue one prompt.
+    let prompts: Vec<Vec<u32>> = (0..4).map(|_| (0..32).map(|_| rng.gen_range(3..vocab)).collect()).collect();
     let samples = (0..16)
         .map(|i| TrainSample {
             group_id: i / 4,
-            prompt_tokens: (0..32).map(|_| rng.gen_range(3..vocab)).collect(),
+            prompt_tokens: prompts[i as usize / 4].clone(),
             response_tokens: (0..64).map(|_| rng.gen_range(3..vocab)).collect(),
             sampler_logprobs: vec![-2.0; 64],
             reward: f64::from(rng.gen_range(0..=10u8)) / 10.0,
@@ -84,16 +90,22 @@ fn main() {
     // The LRPO defaults (token-mean, KL 0.001 k3, micro-batches of 4, one update per step).
     let checkpointing = env_usize("LRPO_BENCH_CHECKPOINTING", 0) == 1;
     let cfg = serde_json::json!({"micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-6, "gradient_checkpointing": checkpointing});
+    let optimizer_shared =
+        |dtype: &str, log_prob_rows: usize, micro_rows: usize, share_prompts: bool, max_tokens: usize| {
+            let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
+            config.share_prompts = share_prompts;
+            config.max_tokens_per_pass = max_tokens;
+            if micro_rows > 0 {
+                config.micro_batch_size = micro_rows;
+            }
+            config.model_dir = Some(dir.clone());
+            config.threads = threads;
+            config.dtype = dtype.into();
+            config.log_prob_micro_batch_size = log_prob_rows;
+            Grpo::new(config).expect("load SmolLM2")
+        };
     let optimizer_with = |dtype: &str, log_prob_rows: usize, micro_rows: usize| {
-        let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
-        if micro_rows > 0 {
-            config.micro_batch_size = micro_rows;
-        }
-        config.model_dir = Some(dir.clone());
-        config.threads = threads;
-        config.dtype = dtype.into();
-        config.log_prob_micro_batch_size = log_prob_rows;
-        Grpo::new(config).expect("load SmolLM2")
+        optimizer_shared(dtype, log_prob_rows, micro_rows, true, GrpoConfig::default().max_tokens_per_pass)
     };
     let optimizer = |dtype: &str| optimizer_with(dtype, 0, 0);
     let mut opt = optimizer("f32");
@@ -161,6 +173,30 @@ fn main() {
         theirs * 1e3
     );
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
+
+    // Without the pass layout's two savings, one or both off (see the env docs above).
+    let variants = [
+        ("LRPO_BENCH_UNSHARED", "prompt per row", false, GrpoConfig::default().max_tokens_per_pass),
+        ("LRPO_BENCH_SEPARATE", "pass per micro", true, 0),
+        ("LRPO_BENCH_PLAIN", "both off", false, 0),
+    ];
+    for (var, label, share, max_tokens) in variants {
+        for dtype in env_list(var, "f32") {
+            let mut opt = optimizer_shared(&dtype, 0, 0, share, max_tokens);
+            let (median_s, all, loss, reference) = time_steps(&mut opt);
+            let against = if dtype == "f32" {
+                format!("{:.2}x the default's time", median_s / ours)
+            } else {
+                "against the mixed row below".into()
+            };
+            println!(
+                "  lrpo {dtype:<4} {label:<15} {:>6.0} ms   (share_prompts {share}, max_tokens_per_pass {max_tokens}; loss {loss:.6}; all: {:?}; reference pass {:.0} ms); {against}",
+                median_s * 1e3,
+                all_ms(&all),
+                reference * 1e3
+            );
+        }
+    }
 
     for rows in env_rows("LRPO_BENCH_LOG_PROB_ROWS") {
         let mut opt = optimizer_with("f32", rows, 0);

@@ -94,6 +94,20 @@ pub struct GrpoConfig {
     /// Keep only each block's input during the policy forward and recompute the block in the
     /// backward pass: activation memory of one layer instead of all, for about one more forward.
     pub gradient_checkpointing: bool,
+    /// Consecutive micro-batches go through the model in one forward and backward while their
+    /// tokens (prompt + response of every row) stay within this many; each keeps its own loss,
+    /// so the maths is `micro_batch_size`'s, but a backward's per-weight work (writing and
+    /// accumulating every weight's gradient) is paid once per pass instead of once per
+    /// micro-batch. More tokens per pass: fewer passes, more activation memory. 0 = one
+    /// micro-batch a pass. Also sizes the passes without gradients when
+    /// `log_prob_micro_batch_size` is 0.
+    pub max_tokens_per_pass: usize,
+    /// Rows of a micro-batch that share a prompt (the rollouts of one question, when the
+    /// micro-batch holds several of them) run it through the model once and attend to its
+    /// cached keys and values, forward and backward: the same maths with a group's prompt paid
+    /// for once. Off: every row runs prompt ++ response. Not combined with
+    /// `gradient_checkpointing` (the policy's pass then runs whole rows).
+    pub share_prompts: bool,
     /// Rows per optimizer update; 0 = the whole batch (one update per epoch).
     pub mini_batch_size: usize,
     pub ppo_epochs: usize,
@@ -136,6 +150,8 @@ impl Default for GrpoConfig {
             micro_batch_size: 4,
             log_prob_micro_batch_size: 0,
             gradient_checkpointing: false,
+            max_tokens_per_pass: 2048,
+            share_prompts: true,
             mini_batch_size: 0,
             ppo_epochs: 1,
             shuffle: false,

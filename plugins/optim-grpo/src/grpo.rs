@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use lrpo_core::{Error, Result, StepStats, TrainBatch};
-use lrpo_torch::{Checkpoint, DecoderLm};
+use lrpo_torch::DecoderLm;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -12,11 +12,12 @@ use tch::{Device, Kind, Tensor};
 
 use crate::adamw::{grad_norm, AdamW, AdamWParams};
 use crate::advantage::advantages;
-use crate::batch::{validate, MicroBatch};
+use crate::batch::{passes, validate, MicroBatch};
 use crate::config::GrpoConfig;
 use crate::loss::{aggregate, entropy_from_logits, kl_penalty, masked_mean, policy_loss, Clip};
 use crate::precision::{self, Masters};
 use crate::schedule::Schedule;
+use crate::score::score;
 use crate::stats::StepTotals;
 
 pub struct Grpo {
@@ -40,42 +41,6 @@ impl std::fmt::Debug for Grpo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Grpo(step {}, {} params)", self.steps_done, self.params.len())
     }
-}
-
-/// Per-token log-probs of a micro-batch's response tokens `[b, R]`, the logits `[b·R, V]` they
-/// came from, and, when `checkpointed`, what the backward pass must finish through the blocks.
-fn score(
-    model: &DecoderLm,
-    mb: &MicroBatch,
-    temperature: f64,
-    checkpointed: bool,
-) -> Result<(Tensor, Tensor, Option<Checkpoint>)> {
-    let (hidden, checkpoint) = if checkpointed {
-        let (hidden, checkpoint) = model.forward_hidden_checkpointed(&mb.input_ids, None)?;
-        (hidden, Some(checkpoint))
-    } else {
-        (model.forward_hidden(&mb.input_ids, None, None)?, None)
-    };
-    let h = model.config.hidden_size;
-    let states = hidden.reshape([-1, h]).index_select(0, &mb.positions);
-    let mut logits = states.linear::<Tensor>(&output_weight(model)?, None).to_kind(Kind::Float);
-    if temperature != 1.0 {
-        logits /= temperature;
-    }
-    let picked = logits.gather(1, &mb.targets.unsqueeze(1), false).squeeze_dim(1);
-    let logp = picked - logits.logsumexp([-1i64].as_slice(), false);
-    Ok((logp.view([mb.rows.len() as i64, mb.response_len as i64]), logits, checkpoint))
-}
-
-/// The vocabulary projection; lrpo-torch keeps it private, so find it by its HF name.
-fn output_weight(model: &DecoderLm) -> Result<Tensor> {
-    let name = if model.config.tie_word_embeddings { "model.embed_tokens.weight" } else { "lm_head.weight" };
-    model
-        .named_parameters()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, t)| t)
-        .ok_or_else(|| Error::runtime(format!("decoder has no `{name}` parameter")))
 }
 
 impl Grpo {
@@ -176,12 +141,17 @@ impl Grpo {
         let n = batch.samples.len();
         let mut out = vec![Vec::new(); n];
         let rows: Vec<usize> = (0..n).collect();
-        let chunk_rows = match self.config.log_prob_micro_batch_size {
-            0 => self.config.micro_batch_size,
-            rows => rows,
+        // Without a row count of their own these passes take the update's: its micro-batches,
+        // combined up to `max_tokens_per_pass`.
+        let chunks: Vec<Vec<usize>> = match self.config.log_prob_micro_batch_size {
+            0 => {
+                let micro: Vec<&[usize]> = rows.chunks(self.config.micro_batch_size).collect();
+                passes(batch, &micro, self.config.max_tokens_per_pass).iter().map(|p| p.concat()).collect()
+            }
+            size => rows.chunks(size).map(<[usize]>::to_vec).collect(),
         };
-        for chunk in rows.chunks(chunk_rows) {
-            let mb = MicroBatch::build(batch, chunk, adv, self.device);
+        for chunk in &chunks {
+            let mb = MicroBatch::build(batch, chunk, adv, self.device, self.config.share_prompts);
             let (logp, _, _) = score(model, &mb, self.config.temperature, false)?;
             for (i, values) in mb.split_rows(&logp, |i| batch.samples[i].response_tokens.len()) {
                 out[i] = values;
@@ -240,6 +210,7 @@ impl Grpo {
         let sampler_rows: Vec<Vec<f32>> = batch.samples.iter().map(|s| s.sampler_logprobs.clone()).collect();
         let clip = Clip { low: cfg.clip_ratio_low, high: cfg.clip_ratio_high, c: cfg.clip_ratio_c };
         let trainable = self.trainable();
+        let share_prompts = cfg.share_prompts && !cfg.gradient_checkpointing;
         let mut order: Vec<usize> = (0..n).collect();
 
         for epoch in 0..cfg.ppo_epochs {
@@ -250,79 +221,81 @@ impl Grpo {
                 self.zero_grads();
                 let scale = self.masters.as_ref().map_or(1.0, Masters::scale);
                 totals.begin_update();
-                for micro_rows in mini_rows.chunks(cfg.micro_batch_size) {
-                    // The micro-batch's share of this rank's mini-batch (its statistics), and of
-                    // the whole step's (its gradient, summed over the ranks).
-                    let share = micro_rows.len() as f64 / mini_rows.len() as f64;
-                    let weight = share / ranks as f64;
-                    let mb = MicroBatch::build(batch, micro_rows, &adv, self.device);
+                let micro: Vec<&[usize]> = mini_rows.chunks(cfg.micro_batch_size).collect();
+                for pass in passes(batch, &micro, cfg.max_tokens_per_pass) {
+                    // The pass's micro-batches go through the model together; each keeps its
+                    // own loss (its own token mean) and weight, and the weighted sum has one
+                    // backward: the gradient of separate backwards, with the per-weight costs
+                    // of a backward paid once.
+                    let rows = pass.concat();
+                    let mb = MicroBatch::build(batch, &rows, &adv, self.device, share_prompts);
                     let (logp, logits, checkpoint) =
                         score(&self.policy, &mb, cfg.temperature, cfg.gradient_checkpointing)?;
                     let old = match &old_rows {
                         Some(rows) => mb.grid(rows, self.device),
                         None => logp.detach(),
                     };
-                    let pl = policy_loss(&logp, &old, &mb.advantages, clip);
-                    let pg_loss = aggregate(&pl.loss, &mb.mask, cfg.loss_agg_mode, cfg.loss_norm_length);
-                    let mut loss = pg_loss.shallow_clone();
-                    let shape = [mb.rows.len() as i64, mb.response_len as i64];
-                    let entropy = if cfg.entropy_coeff != 0.0 {
-                        let e = aggregate(
-                            &entropy_from_logits(&logits).view(shape),
-                            &mb.mask,
-                            cfg.loss_agg_mode,
-                            cfg.loss_norm_length,
-                        );
-                        loss -= &e * cfg.entropy_coeff;
-                        e.detach()
-                    } else {
+                    let reference = ref_rows.as_ref().map(|rows| mb.grid(rows, self.device));
+                    let sampler = mb.grid(&sampler_rows, self.device);
+                    let resp = mb.response_len as i64;
+                    let mut pass_loss = Tensor::zeros([], (Kind::Float, self.device));
+                    let mut start = 0i64;
+                    for micro_rows in pass {
+                        let (first, len) = (start, micro_rows.len() as i64);
+                        let part = |t: &Tensor| t.narrow(0, first, len);
+                        let (logp, old, mask) = (part(&logp), part(&old), part(&mb.mask));
+                        let logits = logits.narrow(0, first * resp, len * resp);
+                        start += len;
+                        // The micro-batch's share of this rank's mini-batch (its statistics), and
+                        // of the whole step's (its gradient, summed over the ranks).
+                        let share = micro_rows.len() as f64 / mini_rows.len() as f64;
+                        let weight = share / ranks as f64;
+                        let agg = |x: &Tensor| aggregate(x, &mask, cfg.loss_agg_mode, cfg.loss_norm_length);
+                        let pl = policy_loss(&logp, &old, &part(&mb.advantages), clip);
+                        let pg_loss = agg(&pl.loss);
+                        let mut loss = pg_loss.shallow_clone();
+                        let entropy = if cfg.entropy_coeff != 0.0 {
+                            let e = agg(&entropy_from_logits(&logits).view([len, resp]));
+                            loss -= &e * cfg.entropy_coeff;
+                            e.detach()
+                        } else {
+                            let _guard = tch::no_grad_guard();
+                            agg(&entropy_from_logits(&logits.detach()).view([len, resp]))
+                        };
+                        let kl = match &reference {
+                            Some(reference) => {
+                                let k = agg(&kl_penalty(&logp, &part(reference), cfg.kl_estimator));
+                                loss += &k * cfg.kl_coef;
+                                k.detach()
+                            }
+                            None => Tensor::zeros([], (Kind::Float, self.device)),
+                        };
+                        pass_loss += &loss * (weight * scale);
                         let _guard = tch::no_grad_guard();
-                        aggregate(
-                            &entropy_from_logits(&logits.detach()).view(shape),
-                            &mb.mask,
-                            cfg.loss_agg_mode,
-                            cfg.loss_norm_length,
-                        )
-                    };
-                    let kl = match &ref_rows {
-                        Some(rows) => {
-                            let k = aggregate(
-                                &kl_penalty(&logp, &mb.grid(rows, self.device), cfg.kl_estimator),
-                                &mb.mask,
-                                cfg.loss_agg_mode,
-                                cfg.loss_norm_length,
+                        let value = |t: &Tensor| t.to_kind(Kind::Double).double_value(&[]);
+                        totals.add_micro(
+                            share,
+                            [
+                                ("loss", value(&loss)),
+                                ("pg_loss", value(&pg_loss)),
+                                ("kl_loss", value(&kl)),
+                                ("entropy", value(&entropy)),
+                                ("pg_clipfrac", value(&masked_mean(&pl.clipped, &mask))),
+                                ("pg_clipfrac_lower", value(&masked_mean(&pl.clipped_lower, &mask))),
+                                ("ppo_kl", value(&masked_mean(&pl.approx_kl, &mask))),
+                            ],
+                        );
+                        if epoch == 0 {
+                            let diff = (&old - part(&sampler)).abs();
+                            totals.add_sampler_diff(
+                                value(&(diff * &mask).sum(Kind::Float)),
+                                value(&mask.sum(Kind::Float)),
                             );
-                            loss += &k * cfg.kl_coef;
-                            k.detach()
                         }
-                        None => Tensor::zeros([], (Kind::Float, self.device)),
-                    };
-                    (&loss * (weight * scale))
-                        .f_backward()
-                        .map_err(|e| Error::runtime(format!("backward pass: {e}")))?;
+                    }
+                    pass_loss.f_backward().map_err(|e| Error::runtime(format!("backward pass: {e}")))?;
                     if let Some(checkpoint) = checkpoint {
                         checkpoint.backward(&self.policy)?;
-                    }
-                    let _guard = tch::no_grad_guard();
-                    let value = |t: &Tensor| t.to_kind(Kind::Double).double_value(&[]);
-                    totals.add_micro(
-                        share,
-                        [
-                            ("loss", value(&loss)),
-                            ("pg_loss", value(&pg_loss)),
-                            ("kl_loss", value(&kl)),
-                            ("entropy", value(&entropy)),
-                            ("pg_clipfrac", value(&masked_mean(&pl.clipped, &mb.mask))),
-                            ("pg_clipfrac_lower", value(&masked_mean(&pl.clipped_lower, &mb.mask))),
-                            ("ppo_kl", value(&masked_mean(&pl.approx_kl, &mb.mask))),
-                        ],
-                    );
-                    if epoch == 0 {
-                        let diff = (&old - mb.grid(&sampler_rows, self.device)).abs();
-                        totals.add_sampler_diff(
-                            value(&(diff * &mb.mask).sum(Kind::Float)),
-                            value(&mb.mask.sum(Kind::Float)),
-                        );
                     }
                 }
                 let grads = precision::gradients(&self.params, scale, world.is_none());

@@ -16,6 +16,7 @@ pub mod grpo;
 pub mod loss;
 pub mod precision;
 pub mod schedule;
+pub mod score;
 mod state;
 pub mod stats;
 

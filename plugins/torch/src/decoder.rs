@@ -341,6 +341,54 @@ impl DecoderLm {
         Ok(rms_norm(&h, &self.norm, self.config.rms_norm_eps))
     }
 
+    /// Final hidden states `[batch, seq, hidden]` for tokens at explicit RoPE `positions`
+    /// `[batch, seq]` under an explicit boolean `attention_mask` `[batch, 1, seq, seq]` (true:
+    /// the query of dim 2 may attend to the key of dim 3).
+    ///
+    /// This packs sequences that share a prefix into one row: a prompt followed by several
+    /// continuations, each at the positions after the prompt and seeing the prompt and itself
+    /// only, is the same maths as one row per continuation, with the prompt computed once and
+    /// every weight applied to one matrix of tokens (one weight gradient, not one per sequence).
+    /// Every query must see at least one key (padding: itself), or its state is NaN.
+    pub fn forward_hidden_packed(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        attention_mask: &Tensor,
+    ) -> Result<Tensor> {
+        let (b, t) = crate::check_token_batch(input_ids, self.config.vocab_size, "decoder input_ids")?;
+        if positions.size() != [b, t] {
+            return Err(Error::input(
+                "decoder positions",
+                format!("shape {:?}, expected [{b}, {t}]", positions.size()),
+            ));
+        }
+        if attention_mask.size() != [b, 1, t, t] || attention_mask.kind() != Kind::Bool {
+            return Err(Error::input(
+                "decoder attention_mask",
+                format!(
+                    "{:?} of shape {:?}, expected Bool [{b}, 1, {t}, {t}]",
+                    attention_mask.kind(),
+                    attention_mask.size()
+                ),
+            ));
+        }
+        let ids = input_ids.to_kind(Kind::Int64).to_device(self.device);
+        let (cos, sin) = self.rotary.cos_sin(&positions.to_device(self.device), self.kind);
+        let ctx = AttnContext {
+            full_mask: Tensor::ones([b, t], (Kind::Int64, self.device)),
+            mask: Some(attention_mask.to_device(self.device)),
+            is_causal: false,
+            cos,
+            sin,
+        };
+        let mut h = Tensor::embedding(&self.embed, &ids, -1, false, false);
+        for blk in &self.blocks {
+            h = self.block_forward(blk, &h, &ctx, None).0;
+        }
+        Ok(rms_norm(&h, &self.norm, self.config.rms_norm_eps))
+    }
+
     /// Token ids on the model's device and what every layer's attention needs for them.
     fn prepare(
         &self,
@@ -555,12 +603,16 @@ impl DecoderLm {
 /// cached positions, 2 cores of an AMX Xeon) that is 0.95 ms a layer in bf16, against 2.2 ms
 /// for the previous way (cast to f32, `enable_gqa`) and 1.3 ms for bf16 with `enable_gqa`.
 ///
-/// Without grouping, a 16-bit decoding step on the CPU attends in f32 and rounds the result
-/// back: there libtorch takes a slow path for 16-bit single-query attention (a GEMV per head):
-/// on SmolLM2's shapes (16 rows, 100 cached positions, 2 cores) 1.3 ms a layer in bf16 and
-/// 2.4 ms in f16, against 0.3-0.4 ms for the same attention cast to f32 and back, with the same
-/// error against an f64 reference. Longer queries stay in their dtype, where the 16-bit kernels
-/// are the faster ones.
+/// Otherwise 16-bit attention on the CPU runs in f32 and rounds the result back. For training
+/// that is the fast way: libtorch's 16-bit attention backward on the CPU is slow (forward and
+/// backward of SmolLM2's attention at 4 rows x 115 positions on 2 cores of an AMX Xeon: 21.4 ms
+/// a layer in bf16, 8.9 ms cast to f32 and back). A forward alone costs a little more that way
+/// (2.3 ms in bf16, 3.2 ms cast), but the passes without gradients (the GRPO reference and
+/// π_old, a prefill) must compute what the trained pass computes, or the policy and an equal
+/// reference would differ by rounding (a k3 KL of 0.0025 a token at step 0, measured). And for
+/// a single query position without grouping libtorch's 16-bit kernel is slow anyway (a GEMV
+/// per head: 1.3 ms a layer in bf16 and 2.4 ms in f16 at 16 rows x 100 positions, against
+/// 0.3-0.4 ms in f32, with the same error against an f64 reference).
 fn attend(q: &Tensor, k: &Tensor, v: &Tensor, ctx: &AttnContext, gqa: bool) -> Tensor {
     let sdpa = |q: &Tensor, k: &Tensor, v: &Tensor| {
         Tensor::scaled_dot_product_attention(q, k, v, ctx.mask.as_ref(), 0.0, ctx.is_causal, None, gqa)
@@ -573,10 +625,56 @@ fn attend(q: &Tensor, k: &Tensor, v: &Tensor, ctx: &AttnContext, gqa: bool) -> T
         return out.reshape([b, heads, 1, head_dim]);
     }
     let kind = q.kind();
-    if t == 1 && q.device() == Device::Cpu && matches!(kind, Kind::BFloat16 | Kind::Half) {
+    if q.device() == Device::Cpu && matches!(kind, Kind::BFloat16 | Kind::Half) {
         let f = |t: &Tensor| t.to_kind(Kind::Float);
         sdpa(&f(q), &f(k), &f(v)).to_kind(kind)
     } else {
         sdpa(q, k, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn causal_context() -> AttnContext {
+        let none = Tensor::zeros([0], (Kind::Float, Device::Cpu));
+        AttnContext {
+            full_mask: none.shallow_clone(),
+            mask: None,
+            is_causal: true,
+            cos: none.shallow_clone(),
+            sin: none,
+        }
+    }
+
+    /// bf16 `[1, heads, 6, 8]` queries and `[1, kv_heads, 6, 8]` keys and values.
+    fn qkv(heads: i64, kv_heads: i64, trained: bool) -> (Tensor, Tensor, Tensor) {
+        tch::manual_seed(7);
+        let t = |h: i64| Tensor::randn([1, h, 6, 8], (Kind::BFloat16, Device::Cpu)).set_requires_grad(trained);
+        (t(heads), t(kv_heads), t(kv_heads))
+    }
+
+    #[test]
+    fn sixteen_bit_attention_runs_in_f32_on_the_cpu_with_and_without_gradients() {
+        let ctx = causal_context();
+        let f32_then_rounded = |q: &Tensor, k: &Tensor, v: &Tensor| {
+            let f = |t: &Tensor| t.detach().to_kind(Kind::Float);
+            Tensor::scaled_dot_product_attention(&f(q), &f(k), &f(v), None::<&Tensor>, 0.0, true, None, true)
+                .to_kind(Kind::BFloat16)
+        };
+        let (q, k, v) = qkv(4, 2, true);
+        let trained = attend(&q, &k, &v, &ctx, true);
+        assert_eq!(trained.kind(), Kind::BFloat16);
+        assert!(trained.requires_grad(), "the f32 detour stays on the autograd graph");
+        assert!(trained.detach().equal(&f32_then_rounded(&q, &k, &v)), "trained attention runs in f32");
+        trained.to_kind(Kind::Float).sum(Kind::Float).backward();
+        for (name, t) in [("q", &q), ("k", &k), ("v", &v)] {
+            assert_eq!(t.grad().kind(), Kind::BFloat16, "{name}'s gradient comes back in bf16");
+        }
+        // Without gradients the same numbers: a frozen reference equal to the policy scores alike.
+        let _guard = tch::no_grad_guard();
+        let (q, k, v) = qkv(4, 2, false);
+        assert!(attend(&q, &k, &v, &ctx, true).equal(&trained.detach()));
     }
 }

@@ -37,13 +37,16 @@ def make_model_and_batch(OUT):
     model.save_pretrained(f"{OUT}/model")
     gen = torch.Generator().manual_seed(99)
     samples = []
+    # As in GRPO, the rollouts of a group continue one prompt (so the optimizer's shared-prompt
+    # layout is what these tests see; micro-batches of 3 mix two prompts of unequal length).
     for g in range(3):
+        plen = int(torch.randint(2, 9, (1,), generator=gen))
+        prompt = torch.randint(1, 96, (plen,), generator=gen).tolist()
         for k in range(4):
-            plen = int(torch.randint(2, 9, (1,), generator=gen))
             rlen = int(torch.randint(1, 11, (1,), generator=gen))
             samples.append({
                 "group_id": 100 + g,
-                "prompt_tokens": torch.randint(1, 96, (plen,), generator=gen).tolist(),
+                "prompt_tokens": prompt,
                 "response_tokens": torch.randint(1, 96, (rlen,), generator=gen).tolist(),
                 "sampler_logprobs": (-torch.rand(rlen, generator=gen) * 5).tolist(),
                 "reward": round(float(torch.rand(1, generator=gen)), 3),
