@@ -11,10 +11,10 @@
 //! LRPO_BENCH_LOG_PROB_ROWS (default `none`; a list such as `8,16`) adds our f32
 //! step with the reference log-probs in passes of that many rows (`log_prob_micro_batch_size`)
 //! instead of the micro-batch's 4, with the reference pass's time against the default's.
-//! LRPO_BENCH_UNSHARED, LRPO_BENCH_SEPARATE and LRPO_BENCH_PLAIN (each default `f32`; `none` to
-//! skip, or a list of dtypes) add the step with `share_prompts` off (every row runs its prompt
-//! instead of each question's once), with `max_tokens_per_pass = 0` (one forward and backward
-//! per micro-batch instead of the step's four micro-batches in one), and with both off.
+//! LRPO_BENCH_SHARED and LRPO_BENCH_SEPARATE (each default `f32`; `none` to skip, or a list of
+//! dtypes) add the step with `share_prompts` on (each question's prompt run once for its
+//! rollouts) and with `max_tokens_per_pass = 0` (one forward and backward per micro-batch, as
+//! before passes: the default step runs the four micro-batches in one).
 //! LRPO_BENCH_MICRO_ROWS (default `none`; a list such as `8,16`) adds our f32 step with
 //! micro-batches of that many rows (`micro_batch_size`; with token-mean this changes the maths
 //! a little: each micro-batch's mean has its own token count) and its time against the default's.
@@ -105,7 +105,8 @@ fn main() {
             Grpo::new(config).expect("load SmolLM2")
         };
     let optimizer_with = |dtype: &str, log_prob_rows: usize, micro_rows: usize| {
-        optimizer_shared(dtype, log_prob_rows, micro_rows, true, GrpoConfig::default().max_tokens_per_pass)
+        let defaults = GrpoConfig::default();
+        optimizer_shared(dtype, log_prob_rows, micro_rows, defaults.share_prompts, defaults.max_tokens_per_pass)
     };
     let optimizer = |dtype: &str| optimizer_with(dtype, 0, 0);
     let mut opt = optimizer("f32");
@@ -174,12 +175,10 @@ fn main() {
     );
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
 
-    // Without the pass layout's two savings, one or both off (see the env docs above).
-    let variants = [
-        ("LRPO_BENCH_UNSHARED", "prompt per row", false, GrpoConfig::default().max_tokens_per_pass),
-        ("LRPO_BENCH_SEPARATE", "pass per micro", true, 0),
-        ("LRPO_BENCH_PLAIN", "both off", false, 0),
-    ];
+    // The default step against `share_prompts` on and against one pass per micro-batch.
+    let budget = GrpoConfig::default().max_tokens_per_pass;
+    let variants =
+        [("LRPO_BENCH_SHARED", "shared prompts", true, budget), ("LRPO_BENCH_SEPARATE", "pass per micro", false, 0)];
     for (var, label, share, max_tokens) in variants {
         for dtype in env_list(var, "f32") {
             let mut opt = optimizer_shared(&dtype, 0, 0, share, max_tokens);
