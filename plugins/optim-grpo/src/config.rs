@@ -105,8 +105,8 @@ pub struct GrpoConfig {
     /// Rows of a pass that share a prompt (the rollouts of one question) run it once: one packed
     /// row per prompt, each response attending to the prompt and itself. The same maths with a
     /// group's prompt paid for once; off by default because on the CPU it measured faster in f32
-    /// only (a GRPO step of 4 x 4 rollouts of SmolLM2 on 2 cores: 11.9 s against 13.0 s in f32,
-    /// 7.5 s against 6.5 s in bf16, where the packed row's longer attention costs more than the
+    /// only (a GRPO step of 4 x 4 rollouts of SmolLM2 on 2 cores: 12.2 s against 13.6 s in f32,
+    /// 9.0 s against 7.8 s in bf16, where the packed row's longer attention costs more than the
     /// prompt tokens it saves). Not combined with `gradient_checkpointing`.
     pub share_prompts: bool,
     /// Rows per optimizer update; 0 = the whole batch (one update per epoch).
