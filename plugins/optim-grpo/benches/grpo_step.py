@@ -9,7 +9,6 @@ own gradient checkpointing is turned on.
 """
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -39,4 +38,8 @@ for i in range(reps + 1):
     if i > 0:  # the first step allocates moments and warms up kernels
         times.append(time.perf_counter() - start)
 print(statistics.median(times), loss, *times)
-print("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM, not getrusage's ru_maxrss: that survives exec, so a child of a large process reports
+# its parent's peak (both sides printed the same figure).
+with open("/proc/self/status") as status:
+    hwm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print("peak_rss_mb", hwm_kb / 1024)
