@@ -214,7 +214,6 @@ fn shared(
         .map(|p| (p.iter().map(|&t| i64::from(t)).collect(), (0..p.len() as i64).collect(), vec![0; p.len()]))
         .collect();
     let mut state_index = vec![0i64; samples.len() * resp];
-    let mut at = vec![(0usize, 0usize); samples.len()];
     for (r, s) in samples.iter().enumerate() {
         let g = prompt_of_row[r];
         let (ids, pos, seg) = &mut packed[g];
@@ -223,7 +222,6 @@ fn shared(
         ids.extend(inputs.iter().map(|&t| i64::from(t)));
         pos.extend((0..inputs.len()).map(|j| (p + j) as i64));
         seg.extend(std::iter::repeat_n(1 + r as i64, inputs.len()));
-        at[r] = (g, start);
         for j in 0..s.response_tokens.len() {
             // Token 0 is predicted by the prompt's last state, token j by response token j - 1.
             let local = if j == 0 { p - 1 } else { start + j - 1 };
@@ -231,7 +229,7 @@ fn shared(
         }
     }
     let len = packed.iter().map(|(ids, _, _)| ids.len()).max().unwrap_or(0);
-    for (r, &(g, _)) in at.iter().enumerate() {
+    for (r, &g) in prompt_of_row.iter().enumerate() {
         for v in &mut state_index[r * resp..(r + 1) * resp] {
             *v += (g * len) as i64;
         }

@@ -10,7 +10,7 @@ use crate::batch::{Layout, MicroBatch};
 /// Per-token log-probs of a micro-batch's response tokens `[b, R]`, the logits `[b·R, V]` they
 /// came from, and, when `checkpointed`, what the backward pass must finish through the blocks.
 ///
-/// Gradient checkpointing needs the packed layout (its recomputation runs whole rows).
+/// Gradient checkpointing needs [`Layout::Rows`] (its recomputation runs one row per response).
 pub fn score(
     model: &DecoderLm,
     mb: &MicroBatch,
