@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use lrpo_core::{Error, FinishReason, GenerationRequest, GenerationResult, Result};
-use lrpo_torch::{DecoderLm, KvCache, TextTokenizer};
+use lrpo_torch::{DecodeWeights, DecoderLm, KvCache, TextTokenizer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
@@ -73,29 +73,37 @@ pub struct Generator {
     pub max_batch_size: usize,
     /// The fused CUDA kernel, used instead of the libtorch ops when the model is on a GPU.
     pub fused: Option<crate::cuda::FusedSampler>,
+    /// The model's weights packed for decoding steps (f32 on the CPU), packed again from the
+    /// current weights at the start of every [`generate`](Self::generate) call, so a policy
+    /// update is always seen; the buffers are kept between calls.
+    packed: Option<DecodeWeights>,
 }
 
 impl Generator {
+    pub fn new(
+        model: DecoderLm,
+        tokenizer: TextTokenizer,
+        max_batch_size: usize,
+        fused: Option<crate::cuda::FusedSampler>,
+    ) -> Self {
+        Generator { model, tokenizer, max_batch_size, fused, packed: None }
+    }
+
     /// Logits `[B, V]` (f32) of the last position, without projecting the other positions.
-    fn last_logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        let last = hidden.select(1, -1);
-        let w = self.output_weight()?;
-        Ok(last.linear::<Tensor>(&w, None).to_kind(Kind::Float))
+    fn last_logits(&self, hidden: &Tensor) -> Tensor {
+        self.model.project(&hidden.select(1, -1), self.packed.as_ref()).to_kind(Kind::Float)
     }
 
-    /// lrpo-torch keeps its output projection private; it is `lm_head.weight`, or the input
-    /// embedding when the two are tied.
-    fn output_weight(&self) -> Result<Tensor> {
-        let want = if self.model.config.tie_word_embeddings { "model.embed_tokens.weight" } else { "lm_head.weight" };
-        self.model
-            .named_parameters()
-            .into_iter()
-            .find(|(n, _)| n == want)
-            .map(|(_, t)| t)
-            .ok_or_else(|| Error::runtime(format!("sampler: the model has no `{want}`")))
+    /// Packs the current weights for decoding (see `packed`), into the old buffers when the
+    /// model still fits them.
+    fn pack_weights(&mut self, rows: usize) {
+        let rows = rows as i64;
+        if self.packed.as_mut().and_then(|p| p.refresh(&self.model)).is_none() {
+            self.packed = DecodeWeights::new(&self.model, rows);
+        }
     }
 
-    pub fn generate(&self, requests: &[GenerationRequest]) -> Result<Vec<GenerationResult>> {
+    pub fn generate(&mut self, requests: &[GenerationRequest]) -> Result<Vec<GenerationResult>> {
         let _no_grad = tch::no_grad_guard();
         let mut prompt_ids = Vec::with_capacity(requests.len());
         let mut encoded: HashMap<&str, Vec<u32>> = HashMap::new();
@@ -139,6 +147,9 @@ impl Generator {
                 wanted.push(i);
             }
         }
+        if !wanted.is_empty() {
+            self.pack_weights(wanted.len().min(self.max_batch_size));
+        }
         for chunk in plan_chunks(&prompt_ids, &wanted, self.max_batch_size) {
             self.run_chunk(requests, &chunk, &mut results)?;
         }
@@ -167,7 +178,7 @@ impl Generator {
         // that stop early.
         let longest = chunk.rows.iter().map(|&(_, r)| requests[r].max_new_tokens as i64).max().unwrap_or(0);
         cache.reserve(longest.min(RESERVE_STEP));
-        let mut logits = self.last_logits(&hidden)?.index_select(0, &slots);
+        let mut logits = self.last_logits(&hidden).index_select(0, &slots);
         let mut rows: Vec<Row> = chunk
             .rows
             .iter()
@@ -244,8 +255,8 @@ impl Generator {
                 cache.reserve(RESERVE_STEP);
             }
             let input = Tensor::from_slice(&next).view([-1, 1]);
-            let hidden = self.model.forward_hidden(&input, None, Some(&mut cache))?;
-            logits = self.last_logits(&hidden)?;
+            let hidden = self.model.forward_hidden_with(&input, None, Some(&mut cache), self.packed.as_ref())?;
+            logits = self.last_logits(&hidden);
         }
     }
 }

@@ -93,7 +93,7 @@ impl Sampler {
             tch::Device::Cuda(i) if cuda::COMPILED => Some(cuda::FusedSampler::new(i)?),
             _ => None,
         };
-        Ok(Sampler { generator: Generator { model, tokenizer, max_batch_size: config.max_batch_size, fused } })
+        Ok(Sampler { generator: Generator::new(model, tokenizer, config.max_batch_size, fused) })
     }
 
     pub fn generator(&self) -> &Generator {

@@ -18,6 +18,7 @@ mod bytes;
 pub mod collective;
 pub mod decoder;
 pub mod encoder;
+pub mod gemm;
 pub mod gguf;
 pub mod hf_config;
 pub mod import;
@@ -28,7 +29,7 @@ pub mod rope;
 pub mod tensors;
 pub mod tokenizer;
 
-pub use decoder::{Checkpoint, DecoderLm, KvCache};
+pub use decoder::{Checkpoint, DecodeWeights, DecoderLm, KvCache};
 pub use encoder::{Encoder, EncoderOutput};
 pub use tokenizer::{PaddingSide, TextTokenizer};
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::common::{max_abs_diff, reference, script};
-use lrpo_torch::{DecoderLm, Device, Encoder, Kind, KvCache};
+use lrpo_torch::{DecodeWeights, DecoderLm, Device, Encoder, Kind, KvCache};
 use tch::Tensor;
 
 const TOL: f64 = 1e-4;
@@ -67,6 +67,8 @@ fn decoder_parity(arch: &str) {
     let diff = max_abs_diff(&Tensor::cat(&steps, 1), &expected);
     assert!(diff < TOL, "{arch}: decoding into a cache grown in steps differs from the full forward by {diff}");
 
+    decoding_with_packed_weights(arch, &model, &ids, &expected);
+
     // Per-token log-probs are the log-softmax of the logits at the previous position.
     let lp = model.token_logprobs(&ids, None, 7).unwrap();
     let full = expected.log_softmax(-1, Kind::Float).narrow(1, 0, t - 1);
@@ -106,6 +108,44 @@ fn decoder_parity(arch: &str) {
         let decoded = Tensor::cat(&steps, 1).to_kind(Kind::Float);
         let diff = max_abs_diff(&decoded, &expected);
         assert!(diff < 0.05 * scale + 1e-2, "{arch} in {kind:?}: decoded logits differ by {diff} (scale {scale})");
+    }
+}
+
+/// Decoding through weights packed for MKL's small-row GEMM gives transformers' logits, and
+/// after the weights change, the new model's logits once refreshed (the old ones until then).
+fn decoding_with_packed_weights(arch: &str, model: &DecoderLm, ids: &Tensor, expected: &Tensor) {
+    if !lrpo_torch::gemm::available() {
+        eprintln!("{arch}: packed decoding skipped, this libtorch has no MKL packed GEMM");
+        return;
+    }
+    let t = ids.size()[1];
+    let decode = |model: &DecoderLm, packed: &DecodeWeights| {
+        let mut cache = KvCache::new();
+        let mut steps = Vec::new();
+        for (start, len) in std::iter::once((0, 5)).chain((5..t).map(|i| (i, 1))) {
+            let h =
+                model.forward_hidden_with(&ids.narrow(1, start, len), None, Some(&mut cache), Some(packed)).unwrap();
+            steps.push(model.project(&h, Some(packed)));
+        }
+        Tensor::cat(&steps, 1)
+    };
+    let mut packed = DecodeWeights::new(model, ids.size()[0]).expect("an f32 CPU model packs");
+    let diff = max_abs_diff(&decode(model, &packed), expected);
+    assert!(diff < TOL, "{arch}: decoding with packed weights differs from transformers by {diff}");
+
+    // A policy update in place: every weight moves.
+    let original: Vec<Tensor> = model.named_parameters().into_iter().map(|(_, w)| w.copy()).collect();
+    for (_, mut w) in model.named_parameters() {
+        let _ = w.g_mul_scalar_(1.1);
+    }
+    let updated = model.forward(ids, None, None).unwrap();
+    let stale = max_abs_diff(&decode(model, &packed), &updated);
+    assert!(stale > 100.0 * TOL, "{arch}: packed weights that were not refreshed must still be the old ones ({stale})");
+    packed.refresh(model).expect("the same model repacks");
+    let diff = max_abs_diff(&decode(model, &packed), &updated);
+    assert!(diff < TOL, "{arch}: refreshed packed weights differ from the updated model by {diff}");
+    for ((_, mut w), old) in model.named_parameters().into_iter().zip(original) {
+        w.copy_(&old);
     }
 }
 
