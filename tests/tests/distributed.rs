@@ -90,11 +90,11 @@ fn weight_diff(a: &Path, b: &Path, base: &Path) -> serde_json::Value {
 
 #[test]
 fn two_ranks_make_the_one_rank_update() {
-    // One pass per micro-batch: a rank's micro-batches then go through the model in the 1-rank
-    // run's shapes, so the two updates differ by summation order only (with passes of several
-    // micro-batches, the 1-rank run's passes hold twice a rank's rows: the same maths, but after
-    // two AdamW steps at lr 0.01 the weights differed by 2.8e-5).
-    const GRPO: &str = ", max_tokens_per_pass = 0";
+    // One pass per micro-batch, one row per response: a rank's micro-batches then go through the
+    // model in the 1-rank run's shapes, so the two updates differ by summation order only (with
+    // passes of several micro-batches, the 1-rank run's passes hold twice a rank's rows: the
+    // same maths, but after two AdamW steps at lr 0.01 the weights differed by 2.8e-5).
+    const GRPO: &str = ", max_tokens_per_pass = 0, share_prompts = false";
     let one = tiny_tch::setup_with("", TWO_STEPS, GRPO);
     let out = train_command(one.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -11,10 +11,12 @@
 //! LRPO_BENCH_LOG_PROB_ROWS (default `none`; a list such as `8,16`) adds our f32
 //! step with the reference log-probs in passes of that many rows (`log_prob_micro_batch_size`)
 //! instead of the micro-batch's 4, with the reference pass's time against the default's.
-//! LRPO_BENCH_SHARED and LRPO_BENCH_SEPARATE (each default `f32`; `none` to skip, or a list of
-//! dtypes) add the step with `share_prompts` on (each question's prompt run once for its
-//! rollouts) and with `max_tokens_per_pass = 0` (one forward and backward per micro-batch, as
-//! before passes: the default step runs the four micro-batches in one).
+//! LRPO_BENCH_UNSHARED (default `f32`), LRPO_BENCH_SHARED (default `none`) and
+//! LRPO_BENCH_SEPARATE (default `f32`; each `none` to skip, or a list of dtypes) add the step
+//! with `share_prompts` off (every row runs its own prompt; the default shares prompts in f32),
+//! on (each question's prompt run once for its rollouts; the default does not in 16-bit), and
+//! with `max_tokens_per_pass = 0` (one forward and backward per micro-batch, as before passes:
+//! the default step runs the four micro-batches in one).
 //! LRPO_BENCH_MICRO_ROWS (default `none`; a list such as `8,16`) adds our f32 step with
 //! micro-batches of that many rows (`micro_batch_size`; with token-mean this changes the maths
 //! a little: each micro-batch's mean has its own token count) and its time against the default's.
@@ -91,7 +93,7 @@ fn main() {
     let checkpointing = env_usize("LRPO_BENCH_CHECKPOINTING", 0) == 1;
     let cfg = serde_json::json!({"micro_batch_size": 4, "kl_coef": 0.001, "lr": 1e-6, "gradient_checkpointing": checkpointing});
     let optimizer_shared =
-        |dtype: &str, log_prob_rows: usize, micro_rows: usize, share_prompts: bool, max_tokens: usize| {
+        |dtype: &str, log_prob_rows: usize, micro_rows: usize, share_prompts: Option<bool>, max_tokens: usize| {
             let mut config: GrpoConfig = serde_json::from_value(cfg.clone()).expect("config");
             config.share_prompts = share_prompts;
             config.max_tokens_per_pass = max_tokens;
@@ -175,12 +177,16 @@ fn main() {
     );
     println!("  speed ratio (PyTorch time / ours): {:.2}x", theirs / ours);
 
-    // The default step against `share_prompts` on and against one pass per micro-batch.
+    // The default step (prompts shared in f32, not in 16-bit) against `share_prompts` set
+    // either way and against one pass per micro-batch.
     let budget = GrpoConfig::default().max_tokens_per_pass;
-    let variants =
-        [("LRPO_BENCH_SHARED", "shared prompts", true, budget), ("LRPO_BENCH_SEPARATE", "pass per micro", false, 0)];
-    for (var, label, share, max_tokens) in variants {
-        for dtype in env_list(var, "f32") {
+    let variants = [
+        ("LRPO_BENCH_UNSHARED", "f32", "row per response", Some(false), budget),
+        ("LRPO_BENCH_SHARED", "none", "shared prompts", Some(true), budget),
+        ("LRPO_BENCH_SEPARATE", "f32", "pass per micro", None, 0),
+    ];
+    for (var, default, label, share, max_tokens) in variants {
+        for dtype in env_list(var, default) {
             let mut opt = optimizer_shared(&dtype, 0, 0, share, max_tokens);
             let (median_s, all, loss, reference) = time_steps(&mut opt);
             let against = if dtype == "f32" {
@@ -189,7 +195,7 @@ fn main() {
                 "against the mixed row below".into()
             };
             println!(
-                "  lrpo {dtype:<4} {label:<15} {:>6.0} ms   (share_prompts {share}, max_tokens_per_pass {max_tokens}; loss {loss:.6}; all: {:?}; reference pass {:.0} ms); {against}",
+                "  lrpo {dtype:<4} {label:<15} {:>6.0} ms   (share_prompts {share:?}, max_tokens_per_pass {max_tokens}; loss {loss:.6}; all: {:?}; reference pass {:.0} ms); {against}",
                 median_s * 1e3,
                 all_ms(&all),
                 reference * 1e3

@@ -135,6 +135,12 @@ impl Grpo {
         }
     }
 
+    /// `share_prompts`, or where it is unset, whether the policy computes in f32 on the CPU.
+    fn shares_prompts(&self) -> bool {
+        let f32_cpu = self.policy.kind() == Kind::Float && self.device == Device::Cpu;
+        self.config.share_prompts.unwrap_or(f32_cpu)
+    }
+
     /// Log-probs of every row under `model`, one forward per micro-batch, without autograd.
     fn row_logprobs(&self, model: &DecoderLm, batch: &TrainBatch, adv: &[f64]) -> Result<Vec<Vec<f32>>> {
         let _guard = tch::no_grad_guard();
@@ -151,7 +157,7 @@ impl Grpo {
             size => rows.chunks(size).map(<[usize]>::to_vec).collect(),
         };
         for chunk in &chunks {
-            let mb = MicroBatch::build(batch, chunk, adv, self.device, self.config.share_prompts);
+            let mb = MicroBatch::build(batch, chunk, adv, self.device, self.shares_prompts());
             let (logp, _, _) = score(model, &mb, self.config.temperature, false)?;
             for (i, values) in mb.split_rows(&logp, |i| batch.samples[i].response_tokens.len()) {
                 out[i] = values;
@@ -210,7 +216,7 @@ impl Grpo {
         let sampler_rows: Vec<Vec<f32>> = batch.samples.iter().map(|s| s.sampler_logprobs.clone()).collect();
         let clip = Clip { low: cfg.clip_ratio_low, high: cfg.clip_ratio_high, c: cfg.clip_ratio_c };
         let trainable = self.trainable();
-        let share_prompts = cfg.share_prompts && !cfg.gradient_checkpointing;
+        let share_prompts = self.shares_prompts() && !cfg.gradient_checkpointing;
         let mut order: Vec<usize> = (0..n).collect();
 
         for epoch in 0..cfg.ppo_epochs {

@@ -10,8 +10,9 @@
 //! words of response and XQuAD answer), GRPO advantages, KL 0.001 (k3) to a frozen reference
 //! model, micro-batches of 4 with gradient accumulation (one optimizer update per step), grad clip
 //! 1.0, AdamW lr 1e-6, weight decay 0.01, no gradient checkpointing, N threads on each side. (With
-//! its defaults `grpo` runs the four micro-batches through the model in one pass and each prompt
-//! once for its four rollouts, `max_tokens_per_pass` and `share_prompts`: the same maths.)
+//! its defaults `grpo` runs the four micro-batches through the model in one pass
+//! (`max_tokens_per_pass`) and, in f32, each prompt once for its four rollouts (`share_prompts`):
+//! the same maths.)
 //!
 //! The LRPO side is the host's step, done here the way `lrpo-host train` does it: `sampler`
 //! (this crate, generate), the reward, `grpo` (the dlopened release library, as the host loads
