@@ -5,7 +5,9 @@
 //!     cargo bench -p lrpo-rollout-cuda --bench rollout_vs_hf
 //!
 //! Env: LRPO_BENCH_THREADS (default 2), LRPO_BENCH_REPS (default 3), LRPO_BENCH_DTYPE (`f32`
-//! by default, or `bf16`: both sides load the model and keep the KV cache in it).
+//! by default, or `bf16`: both sides load the model and keep the KV cache in it),
+//! LRPO_BENCH_UNPACKED=1 (also time, in the same rounds, a sampler with `pack_weights = false`:
+//! f32 decoding through libtorch's `linear` instead of MKL's packed GEMM).
 
 use std::time::Instant;
 
@@ -39,6 +41,8 @@ fn main() {
         dtype: dtype.clone(),
         ..Default::default()
     };
+    let unpacked = (env_usize("LRPO_BENCH_UNPACKED", 0) == 1)
+        .then(|| Sampler::from_config(SamplerConfig { pack_weights: false, ..config.clone() }).expect("sampler"));
     let mut sampler = Sampler::from_config(config).expect("sampler");
     let tok = &sampler.generator().tokenizer;
     let prompts: Vec<String> = xquad_questions()
@@ -49,7 +53,13 @@ fn main() {
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| tok.encode(p, false).expect("encode")).collect();
     let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS, &dtype);
 
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut unpacked = unpacked;
+    let time = |sampler: &mut Sampler, requests: &[GenerationRequest]| {
+        let start = Instant::now();
+        let out = sampler.generate(requests).expect("generate");
+        (out.iter().map(|r| r.response_tokens.len()).sum::<usize>(), start.elapsed().as_secs_f64())
+    };
+    let (mut ours, mut theirs, mut plain) = (Vec::new(), Vec::new(), Vec::new());
     // Round 0 warms up both sides and is not counted.
     for round in 0..=reps {
         let requests: Vec<GenerationRequest> = (0..PROMPTS * SAMPLES)
@@ -62,12 +72,16 @@ fn main() {
                 stop_token_ids: vec![],
             })
             .collect();
-        let start = Instant::now();
-        let out = sampler.generate(&requests).expect("generate");
-        let seconds = start.elapsed().as_secs_f64();
-        let tokens: usize = out.iter().map(|r| r.response_tokens.len()).sum();
+        let (tokens, seconds) = time(&mut sampler, &requests);
         let (their_s, their_t) = hf.run();
         println!("  round {round}: sampler {tokens} tokens in {seconds:.2} s, transformers {their_t} tokens in {their_s:.2} s");
+        if let Some(s) = unpacked.as_mut() {
+            let (t, secs) = time(s, &requests);
+            println!("  round {round}: sampler without packed weights {t} tokens in {secs:.2} s");
+            if round > 0 {
+                plain.push(t as f64 / secs);
+            }
+        }
         if round > 0 {
             ours.push(tokens as f64 / seconds);
             theirs.push(their_t / their_s);
@@ -81,4 +95,8 @@ fn main() {
     println!("  sampler (libtorch {})     {ours:>8.1} tokens/s", lrpo_torch::LIBTORCH_VERSION);
     println!("  transformers generate      {theirs:>8.1} tokens/s");
     println!("  ratio                      {:>8.2}x", ours / theirs);
+    if !plain.is_empty() {
+        let plain = median(plain);
+        println!("  sampler, weights unpacked  {plain:>8.1} tokens/s ({:.2}x transformers)", plain / theirs);
+    }
 }

@@ -34,6 +34,7 @@ fn main() {
         device: spec["device"].as_str().unwrap_or("cuda").into(),
         dtype: spec["dtype"].as_str().unwrap_or("bf16").into(),
         max_batch_size: get("max_batch_size"),
+        ..Default::default()
     };
     let mut sampler = Sampler::from_config(config).unwrap_or_else(|e| fail(e));
     let tok = &sampler.generator().tokenizer;

@@ -73,6 +73,8 @@ pub struct Generator {
     pub max_batch_size: usize,
     /// The fused CUDA kernel, used instead of the libtorch ops when the model is on a GPU.
     pub fused: Option<crate::cuda::FusedSampler>,
+    /// Decode f32 models on the CPU through weights packed for MKL's GEMM (`packed`).
+    pub pack_weights: bool,
     /// The model's weights packed for decoding steps (f32 on the CPU), packed again from the
     /// current weights at the start of every [`generate`](Self::generate) call, so a policy
     /// update is always seen; the buffers are kept between calls.
@@ -86,7 +88,7 @@ impl Generator {
         max_batch_size: usize,
         fused: Option<crate::cuda::FusedSampler>,
     ) -> Self {
-        Generator { model, tokenizer, max_batch_size, fused, packed: None }
+        Generator { model, tokenizer, max_batch_size, fused, pack_weights: true, packed: None }
     }
 
     /// Logits `[B, V]` (f32) of the last position, without projecting the other positions.
@@ -96,7 +98,11 @@ impl Generator {
 
     /// Packs the current weights for decoding (see `packed`), into the old buffers when the
     /// model still fits them.
-    fn pack_weights(&mut self, rows: usize) {
+    fn pack(&mut self, rows: usize) {
+        if !self.pack_weights {
+            self.packed = None;
+            return;
+        }
         let rows = rows as i64;
         if self.packed.as_mut().and_then(|p| p.refresh(&self.model)).is_none() {
             self.packed = DecodeWeights::new(&self.model, rows);
@@ -148,7 +154,7 @@ impl Generator {
             }
         }
         if !wanted.is_empty() {
-            self.pack_weights(wanted.len().min(self.max_batch_size));
+            self.pack(wanted.len().min(self.max_batch_size));
         }
         for chunk in plan_chunks(&prompt_ids, &wanted, self.max_batch_size) {
             self.run_chunk(requests, &chunk, &mut results)?;

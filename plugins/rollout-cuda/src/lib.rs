@@ -40,11 +40,22 @@ pub struct SamplerConfig {
     pub device: String,
     /// Most sequences decoded at once; larger request batches run in several passes.
     pub max_batch_size: usize,
+    /// f32 on the CPU: decode through a copy of the weights in MKL's packed GEMM layout, made
+    /// again from the current weights at every generate call (about the model's f32 size more
+    /// memory; rollouts of SmolLM2-135M 2.4x transformers' `generate` with it, 1.7x without).
+    /// No effect in 16-bit or on a GPU.
+    pub pack_weights: bool,
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        SamplerConfig { model_dir: None, dtype: "f32".into(), device: "auto".into(), max_batch_size: 64 }
+        SamplerConfig {
+            model_dir: None,
+            dtype: "f32".into(),
+            device: "auto".into(),
+            max_batch_size: 64,
+            pack_weights: true,
+        }
     }
 }
 
@@ -93,7 +104,9 @@ impl Sampler {
             tch::Device::Cuda(i) if cuda::COMPILED => Some(cuda::FusedSampler::new(i)?),
             _ => None,
         };
-        Ok(Sampler { generator: Generator::new(model, tokenizer, config.max_batch_size, fused) })
+        let mut generator = Generator::new(model, tokenizer, config.max_batch_size, fused);
+        generator.pack_weights = config.pack_weights;
+        Ok(Sampler { generator })
     }
 
     pub fn generator(&self) -> &Generator {

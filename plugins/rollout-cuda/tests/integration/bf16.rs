@@ -83,8 +83,13 @@ fn bf16_logits_stay_within_bf16_rounding_of_f32() {
 #[test]
 fn bf16_sampler_logprobs_match_the_f32_forward_of_its_tokens() {
     let (_tmp, dir) = tiny();
-    let config =
-        SamplerConfig { model_dir: Some(dir.clone()), dtype: "bf16".into(), device: "cpu".into(), max_batch_size: 8 };
+    let config = SamplerConfig {
+        model_dir: Some(dir.clone()),
+        dtype: "bf16".into(),
+        device: "cpu".into(),
+        max_batch_size: 8,
+        ..Default::default()
+    };
     let mut s = Sampler::from_config(config).unwrap();
     let kinds: Vec<Kind> = s.generator().model.named_parameters().iter().map(|(_, t)| t.kind()).collect();
     assert!(kinds.iter().all(|k| *k == Kind::BFloat16), "bf16 sampler weights: {kinds:?}");

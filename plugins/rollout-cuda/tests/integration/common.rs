@@ -79,8 +79,13 @@ pub fn write_tiny_llama(dir: &Path, seed: i64) {
 
 /// A CPU f32 sampler over `dir`.
 pub fn sampler(dir: &Path, max_batch_size: usize) -> Sampler {
-    let config =
-        SamplerConfig { model_dir: Some(dir.to_path_buf()), dtype: "f32".into(), device: "cpu".into(), max_batch_size };
+    let config = SamplerConfig {
+        model_dir: Some(dir.to_path_buf()),
+        dtype: "f32".into(),
+        device: "cpu".into(),
+        max_batch_size,
+        ..Default::default()
+    };
     Sampler::from_config(config).expect("sampler")
 }
 

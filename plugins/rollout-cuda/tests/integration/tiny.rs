@@ -40,6 +40,32 @@ fn batched_greedy_equals_full_forward_argmax() {
 }
 
 #[test]
+fn decoding_with_and_without_packed_weights_agrees() {
+    let (_tmp, dir) = tiny();
+    let mut packed = sampler(&dir, 64);
+    let config = lrpo_rollout_cuda::SamplerConfig {
+        model_dir: Some(dir.clone()),
+        dtype: "f32".into(),
+        device: "cpu".into(),
+        pack_weights: false,
+        ..Default::default()
+    };
+    let mut plain = lrpo_rollout_cuda::Sampler::from_config(config).unwrap();
+    let reqs: Vec<_> = PROMPTS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| (0..3).map(move |k| request(p, 10, hot(1.0), (10 * i + k) as u64)))
+        .collect();
+    let (a, b) = (packed.generate(&reqs).unwrap(), plain.generate(&reqs).unwrap());
+    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(a.response_tokens, b.response_tokens, "request {i}");
+        for (x, y) in a.logprobs.iter().zip(&b.logprobs) {
+            assert!((x - y).abs() < 1e-4, "request {i}: log-prob {x} against {y}");
+        }
+    }
+}
+
+#[test]
 fn groups_share_a_prefill_and_match_solo_runs() {
     let (_tmp, dir) = tiny();
     // max_batch_size 3 splits the 4-sample group across passes.
