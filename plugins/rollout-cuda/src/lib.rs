@@ -42,7 +42,7 @@ pub struct SamplerConfig {
     pub max_batch_size: usize,
     /// f32 on the CPU: decode through a copy of the weights in MKL's packed GEMM layout, made
     /// again from the current weights at every generate call (about the model's f32 size more
-    /// memory; rollouts of SmolLM2-135M 2.4x transformers' `generate` with it, 1.7x without).
+    /// memory; SmolLM2-135M rollouts on 2 CPU cores: 199 tokens/s with it, 155 without).
     /// No effect in 16-bit or on a GPU.
     pub pack_weights: bool,
 }
