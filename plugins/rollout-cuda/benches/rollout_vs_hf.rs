@@ -41,7 +41,7 @@ fn main() {
         dtype: dtype.clone(),
         ..Default::default()
     };
-    let unpacked = (env_usize("LRPO_BENCH_UNPACKED", 0) == 1)
+    let mut unpacked = (env_usize("LRPO_BENCH_UNPACKED", 0) == 1)
         .then(|| Sampler::from_config(SamplerConfig { pack_weights: false, ..config.clone() }).expect("sampler"));
     let mut sampler = Sampler::from_config(config).expect("sampler");
     let tok = &sampler.generator().tokenizer;
@@ -53,7 +53,6 @@ fn main() {
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| tok.encode(p, false).expect("encode")).collect();
     let mut hf = HfGenerate::start(&dir, &ids, threads, SAMPLES, NEW_TOKENS, &dtype);
 
-    let mut unpacked = unpacked;
     let time = |sampler: &mut Sampler, requests: &[GenerationRequest]| {
         let start = Instant::now();
         let out = sampler.generate(requests).expect("generate");

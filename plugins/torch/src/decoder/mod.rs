@@ -580,7 +580,7 @@ impl DecoderLm {
         cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         let h = self.forward_hidden(input_ids, attention_mask, cache)?;
-        Ok(h.linear::<Tensor>(self.output_weight(), None))
+        Ok(self.project(&h, None))
     }
 
     /// f32 log-probability of each token given the ones before it: `[batch, seq - 1]`, entry
