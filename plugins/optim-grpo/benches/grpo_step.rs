@@ -138,7 +138,7 @@ fn main() {
     let (ours, times_copy, loss, our_reference) = time_steps(&mut opt);
     let our_peak = peak_rss_mb();
     drop(opt);
-    println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}, gradient checkpointing {}", if checkpointing { "on" } else { "off" });
+    println!("GRPO step on SmolLM2-135M, 16 x (32 prompt + 64 response) tokens, f32, CPU, {threads} threads, median of {reps}, gradient checkpointing {}; f32 GEMM: {}", if checkpointing { "on" } else { "off" }, lrpo_torch::gemm::f32_gemm().name());
     println!(
         "  lrpo-optim-grpo (tch)  {:>8.0} ms   (loss {loss:.6}; all: {times_ms:?}; reference pass {:.0} ms; peak RSS {our_peak:.0} MB)",
         ours * 1e3,

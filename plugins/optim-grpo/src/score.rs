@@ -31,7 +31,7 @@ pub fn score(
         }
     };
     let states = hidden.reshape([-1, model.config.hidden_size]).index_select(0, &mb.state_index);
-    let mut logits = states.linear::<Tensor>(&output_weight(model)?, None).to_kind(Kind::Float);
+    let mut logits = lrpo_torch::gemm::linear(&states, &output_weight(model)?, None).to_kind(Kind::Float);
     if temperature != 1.0 {
         logits /= temperature;
     }

@@ -42,7 +42,7 @@ fn main() {
         ..Default::default()
     };
     let mut unpacked = (env_usize("LRPO_BENCH_UNPACKED", 0) == 1)
-        .then(|| Sampler::from_config(SamplerConfig { pack_weights: false, ..config.clone() }).expect("sampler"));
+        .then(|| Sampler::from_config(SamplerConfig { pack_weights: Some(false), ..config.clone() }).expect("sampler"));
     let mut sampler = Sampler::from_config(config).expect("sampler");
     let tok = &sampler.generator().tokenizer;
     let prompts: Vec<String> = xquad_questions()
@@ -89,7 +89,8 @@ fn main() {
     drop(hf);
     let (ours, theirs) = (median(ours), median(theirs));
     println!(
-        "SmolLM2-135M rollouts, {PROMPTS} prompts x {SAMPLES} samples x {NEW_TOKENS} new tokens, T=1, {dtype}, CPU, {threads} threads, median of {reps}"
+        "SmolLM2-135M rollouts, {PROMPTS} prompts x {SAMPLES} samples x {NEW_TOKENS} new tokens, T=1, {dtype}, CPU, {threads} threads, median of {reps}; f32 GEMM: {}",
+        lrpo_torch::gemm::f32_gemm().name()
     );
     println!("  sampler (libtorch {})     {ours:>8.1} tokens/s", lrpo_torch::LIBTORCH_VERSION);
     println!("  transformers generate      {theirs:>8.1} tokens/s");

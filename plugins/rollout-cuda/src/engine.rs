@@ -73,8 +73,9 @@ pub struct Generator {
     pub max_batch_size: usize,
     /// The fused CUDA kernel, used instead of the libtorch ops when the model is on a GPU.
     pub fused: Option<crate::cuda::FusedSampler>,
-    /// Decode f32 models on the CPU through weights packed for MKL's GEMM (`packed`).
-    pub pack_weights: bool,
+    /// Decode f32 models on the CPU through weights packed for MKL's GEMM (`packed`); unset:
+    /// where MKL is this process's f32 GEMM library ([`lrpo_torch::gemm::f32_gemm`]).
+    pub pack_weights: Option<bool>,
     /// The model's weights packed for decoding steps (f32 on the CPU), packed again from the
     /// current weights at the start of every [`generate`](Self::generate) call, so a policy
     /// update is always seen; the buffers are kept between calls.
@@ -88,7 +89,7 @@ impl Generator {
         max_batch_size: usize,
         fused: Option<crate::cuda::FusedSampler>,
     ) -> Self {
-        Generator { model, tokenizer, max_batch_size, fused, pack_weights: true, packed: None }
+        Generator { model, tokenizer, max_batch_size, fused, pack_weights: None, packed: None }
     }
 
     /// Logits `[B, V]` (f32) of the last position, without projecting the other positions.
@@ -99,7 +100,8 @@ impl Generator {
     /// Packs the current weights for decoding (see `packed`), into the old buffers when the
     /// model still fits them.
     fn pack(&mut self, rows: usize) {
-        if !self.pack_weights {
+        let mkl = lrpo_torch::gemm::f32_gemm() == lrpo_torch::gemm::F32Gemm::Mkl;
+        if !self.pack_weights.unwrap_or(mkl) {
             self.packed = None;
             return;
         }

@@ -42,9 +42,10 @@ pub struct SamplerConfig {
     pub max_batch_size: usize,
     /// f32 on the CPU: decode through a copy of the weights in MKL's packed GEMM layout, made
     /// again from the current weights at every generate call (about the model's f32 size more
-    /// memory; SmolLM2-135M rollouts on 2 CPU cores: 199 tokens/s with it, 155 without).
-    /// No effect in 16-bit or on a GPU.
-    pub pack_weights: bool,
+    /// memory; SmolLM2-135M rollouts on 2 cores of an Intel Xeon: 199 tokens/s with it, 155
+    /// without). Unset: on where MKL is the f32 GEMM library (Intel CPUs), off where oneDNN is
+    /// (AMD CPUs with AVX-512, where it is faster unpacked). No effect in 16-bit or on a GPU.
+    pub pack_weights: Option<bool>,
 }
 
 impl Default for SamplerConfig {
@@ -54,7 +55,7 @@ impl Default for SamplerConfig {
             dtype: "f32".into(),
             device: "auto".into(),
             max_batch_size: 64,
-            pack_weights: true,
+            pack_weights: None,
         }
     }
 }

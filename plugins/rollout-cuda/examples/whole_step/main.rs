@@ -518,8 +518,9 @@ fn main() {
 
     let optim = open(&plugins, "lrpo_optim_grpo", threads);
     println!(
-        "whole step: lrpo (sampler in-process, {} dlopened) vs TRL GRPOTrainer, {threads} threads each, dtypes {dtypes}",
-        optim.path.display()
+        "whole step: lrpo (sampler in-process, {} dlopened; f32 GEMM: {}) vs TRL GRPOTrainer, {threads} threads each, dtypes {dtypes}",
+        optim.path.display(),
+        lrpo_torch::gemm::f32_gemm().name()
     );
     let mut all = Vec::new();
     for dtype in dtypes.split(',').map(str::trim).filter(|d| !d.is_empty()) {

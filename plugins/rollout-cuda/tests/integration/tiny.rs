@@ -42,15 +42,15 @@ fn batched_greedy_equals_full_forward_argmax() {
 #[test]
 fn decoding_with_and_without_packed_weights_agrees() {
     let (_tmp, dir) = tiny();
-    let mut packed = sampler(&dir, 64);
-    let config = lrpo_rollout_cuda::SamplerConfig {
+    let config = |pack: bool| lrpo_rollout_cuda::SamplerConfig {
         model_dir: Some(dir.clone()),
         dtype: "f32".into(),
         device: "cpu".into(),
-        pack_weights: false,
+        pack_weights: Some(pack),
         ..Default::default()
     };
-    let mut plain = lrpo_rollout_cuda::Sampler::from_config(config).unwrap();
+    let mut packed = lrpo_rollout_cuda::Sampler::from_config(config(true)).unwrap();
+    let mut plain = lrpo_rollout_cuda::Sampler::from_config(config(false)).unwrap();
     let reqs: Vec<_> = PROMPTS
         .iter()
         .enumerate()

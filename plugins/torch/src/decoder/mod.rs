@@ -6,7 +6,7 @@ use std::path::Path;
 use lrpo_core::{Error, Result};
 use tch::{Device, Kind, Tensor};
 
-use crate::gemm::PackedWeight;
+use crate::gemm::{self, PackedWeight};
 use crate::hf_config::{DecoderConfig, DecoderFamily, HfConfig};
 use crate::rope::{self, Rotary};
 use crate::tensors::TensorStore;
@@ -42,7 +42,7 @@ impl Linear {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.w, self.b.as_ref())
+        gemm::linear(x, &self.w, self.b.as_ref())
     }
 
     /// [`forward`](Self::forward), through `packed` (this weight packed for decoding) where it
@@ -568,7 +568,7 @@ impl DecoderLm {
     pub fn project(&self, hidden: &Tensor, packed: Option<&DecodeWeights>) -> Tensor {
         match packed {
             Some(p) if packed::applies(hidden, self.output_weight()) => p.head().apply(hidden),
-            _ => hidden.linear::<Tensor>(self.output_weight(), None),
+            _ => gemm::linear(hidden, self.output_weight(), None),
         }
     }
 
@@ -612,7 +612,7 @@ impl DecoderLm {
         let mut start = 0;
         while start < n {
             let len = chunk.min(n - start);
-            let logits = hs.narrow(0, start, len).linear::<Tensor>(self.output_weight(), None).to_kind(Kind::Float);
+            let logits = gemm::linear(&hs.narrow(0, start, len), self.output_weight(), None).to_kind(Kind::Float);
             let picked = logits.gather(1, &targets.narrow(0, start, len).unsqueeze(1), false).squeeze_dim(1);
             parts.push(picked - logits.logsumexp([-1i64].as_slice(), false));
             start += len;
